@@ -1,0 +1,278 @@
+"""Fixed-point solvers: the forward equilibrium and the adjoint equation.
+
+Layout: every (N, m) array holds one sample per row (C order), i.e. the SPEC's m×N
+"samples as columns" matrices stored column-major.  Users therefore get samples along
+axis 0, and the large products are plain BLAS-3 calls: Z(γ̃A)ᵀ for the forward map and
+(D⊙K)(γ̃A) for the adjoint.
+
+Forward (SPEC §2):  z = f(z) = σ(γ̃Az + φ),        γ̃ = γ/√m, φ = σ(Wx)/√m.
+Adjoint (SPEC §3):  k = u + γ̃Aᵀ(d ⊙ k),           d = 1[γ̃Az + φ > 0]  (unit residual).
+
+Both maps are ρ-contractions in the Euclidean norm of each sample when ρ = γ̃‖A‖₂ < 1,
+so plain iteration from any start converges with residual ‖f(z_k) − z_k‖ ≤ ρ^k ‖f(z_0) − z_0‖.
+The solve stops when the largest per-sample residual ‖f(z) − z‖₂ is below ``tol``; it
+raises :class:`NotConverged` (carrying ρ and the residual history) when the residual is no
+longer finite, stops decreasing for ``patience`` iterations, or ``max_iter`` is reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _kernels
+from .linalg import spectral_norm
+from .params import Params
+
+METHODS = ("fixed-point", "anderson")
+
+
+class NotConverged(RuntimeError):
+    """A fixed-point solve that did not reach its tolerance.
+
+    Attributes: ``reason`` ("max_iter", "stalled" or "non-finite"), ``rho`` = γ‖A‖₂/√m,
+    ``residuals`` (largest per-sample residual at each iteration), ``state`` (the last
+    :class:`Equilibrium` or adjoint iterate, for inspection).
+    """
+
+    def __init__(self, what: str, reason: str, rho: float, residuals: np.ndarray, tol: float, state=None):
+        self.what, self.reason, self.rho = what, reason, float(rho)
+        self.residuals, self.tol, self.state = np.asarray(residuals), tol, state
+        last = self.residuals[-1] if self.residuals.size else float("nan")
+        hint = " (ρ ≥ 1: the equilibrium equation need not be well-posed)" if rho >= 1 else ""
+        super().__init__(
+            f"{what} solve did not converge ({reason}) after {self.residuals.size} iterations: "
+            f"residual {last:.3e} > tol {tol:.1e}, ρ(A) = {rho:.4f}{hint}"
+        )
+
+
+@dataclass
+class Equilibrium:
+    """Result of :func:`equilibrium`.  Arrays are (N, m), one sample per row.
+
+    ``Z``: equilibria z_i; ``Phi``: features φ_i; ``P``: pre-activations γ̃Az_i + φ_i with
+    Z = σ(P) exactly (so D = 1[P > 0]); ``Q``: XWᵀ (E = 1[Q > 0]); ``n_iter``; ``residual``:
+    the last largest per-sample residual; ``residuals``: its history; ``converged``.
+    """
+
+    Z: np.ndarray
+    Phi: np.ndarray
+    P: np.ndarray
+    Q: np.ndarray
+    n_iter: int
+    residual: float
+    residuals: np.ndarray = field(repr=False)
+    converged: bool = True
+
+
+@dataclass
+class _Solve:
+    x: np.ndarray
+    n_iter: int
+    residuals: np.ndarray
+    reason: str | None  # None when converged
+
+
+def features(params: Params, X: np.ndarray):
+    """Q = XWᵀ and Φ = σ(Q)/√m, both (N, m)."""
+    Q = X @ params.W.T
+    Phi = np.empty_like(Q)
+    _kernels.relu_scaled(Q, 1.0 / np.sqrt(params.m), Phi)
+    return Q, Phi
+
+
+def check_inputs(params: Params, X: np.ndarray, gamma: float) -> np.ndarray:
+    """Validate (X, γ) against θ; return X as a C-contiguous array of θ's dtype."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != params.d:
+        raise ValueError(f"X must have shape (N, {params.d}), got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X has no samples")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinity")
+    if not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a positive finite number, got {gamma!r}")
+    return np.ascontiguousarray(X, dtype=params.dtype)
+
+
+def equilibrium(
+    params: Params,
+    X: np.ndarray,
+    gamma: float,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 1000,
+    z0: np.ndarray | None = None,
+    method: str = "fixed-point",
+    anderson_depth: int = 5,
+    patience: int = 50,
+    return_unconverged: bool = False,
+) -> Equilibrium:
+    """Solve z_i = σ(γ/√m · A z_i + φ_i) for every row x_i of X (N, d).
+
+    ``method``: "fixed-point" (plain iteration, default) or "anderson" (per-sample Anderson
+    acceleration of depth ``anderson_depth`` with a safeguard: a sample whose residual did
+    not decrease takes the plain step).  ``z0`` (N, m) warm-starts the iteration (default 0).
+    Raises :class:`NotConverged` unless ``return_unconverged``, in which case the last
+    iterate is returned with ``converged=False``.
+    """
+    X = check_inputs(params, X, gamma)
+    Q, Phi = features(params, X)
+    Z = _start(z0, Phi.shape, Phi.dtype, "z0")
+    P = np.empty_like(Phi)
+    At = scaled_A(params, gamma).T  # (γ̃A)ᵀ, an F-ordered view: BLAS reads it transposed
+
+    def apply(x, out):
+        np.matmul(x, At, out=P)
+        res = np.empty(x.shape[0], dtype=x.dtype)
+        _kernels.relu_map(P, Phi, x, out, res)
+        return res
+
+    sol = iterate(apply, Z, tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
+    n_iter = sol.n_iter
+    if method != "fixed-point":  # P belongs to the point before the accelerated one:
+        apply(sol.x.copy(), sol.x)  # one plain step makes Z = σ(P) exact again
+        n_iter += 1
+    eq = Equilibrium(sol.x, Phi, P, Q, n_iter, float(sol.residuals[-1]), sol.residuals, sol.reason is None)
+    if sol.reason is not None and not return_unconverged:
+        raise NotConverged("forward", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, eq)
+    return eq
+
+
+def adjoint(
+    params: Params,
+    gamma: float,
+    P: np.ndarray,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 1000,
+    k0: np.ndarray | None = None,
+    method: str = "fixed-point",
+    anderson_depth: int = 5,
+    patience: int = 50,
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Solve the unit-residual adjoint k_j = u + γ̃Aᵀ(d_j ⊙ k_j), d_j = 1[P_j > 0].
+
+    Returns (K, n_iter, residual history), K (N, m) one sample per row.  The adjoint of
+    SPEC §3 with residuals r is Λ = K·diag(r) (each column scales), so K serves both the
+    gradient and the Gram matrix, and it does not change with r: a good warm start ``k0``.
+    """
+    K = _start(k0, P.shape, P.dtype, "k0")
+    if k0 is None:
+        K[:] = params.u  # the first term of the Neumann series
+    Ag = scaled_A(params, gamma)
+    M = np.empty_like(K)
+    T = np.empty_like(K)
+
+    def apply(x, out):
+        _kernels.mask_positive(P, x, M)
+        np.matmul(M, Ag, out=T)
+        res = np.empty(x.shape[0], dtype=x.dtype)
+        _kernels.adjoint_map(T, params.u, x, out, res)
+        return res
+
+    sol = iterate(apply, K, tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
+    if sol.reason is not None:
+        raise NotConverged("adjoint", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, sol.x)
+    return sol.x, sol.n_iter, sol.residuals
+
+
+def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=50) -> _Solve:
+    """Generic fixed-point loop on (N, m) iterates, one independent problem per row.
+
+    ``apply(x, out)`` writes f(x) to ``out`` (which may be ``x``) and returns the per-row
+    residual norms ‖f(x) − x‖₂.  At least one step is taken, so the returned iterate is
+    f applied to the last measured point.  Stops when max residual < tol.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not (0 < tol < 1) or int(max_iter) < 1:
+        raise ValueError(f"need 0 < tol < 1 and max_iter ≥ 1, got tol={tol!r}, max_iter={max_iter!r}")
+    history = []
+    best, since_best = np.inf, 0
+    aa = _Anderson(x.shape, x.dtype, depth) if method == "anderson" else None
+    for k in range(1, int(max_iter) + 1):
+        if aa is None:
+            res = apply(x, x)
+        else:
+            res = aa.step(apply, x)
+        r = float(res.max())
+        history.append(r)
+        if not np.isfinite(r):
+            return _Solve(x, k, np.array(history), "non-finite")
+        if r < tol:
+            return _Solve(x, k, np.array(history), None)
+        if r < best * (1 - 1e-6):
+            best, since_best = r, 0
+        else:
+            since_best += 1
+            if since_best >= patience:
+                return _Solve(x, k, np.array(history), "stalled")
+    return _Solve(x, k, np.array(history), "max_iter")
+
+
+class _Anderson:
+    """Per-row Anderson acceleration (type II, mixing 1) with a residual safeguard.
+
+    With f_k = g(x_k) − x_k and difference matrices ΔF, ΔG of the last ``depth`` steps,
+    each row solves min_c ‖f_k − ΔF c‖ and moves to x_{k+1} = g(x_k) − ΔG c.  A row whose
+    residual did not decrease since the previous step takes the plain step g(x_k) instead.
+    """
+
+    def __init__(self, shape, dtype, depth):
+        if depth < 1:
+            raise ValueError(f"anderson_depth must be ≥ 1, got {depth}")
+        self.depth = depth
+        self.dF = np.zeros((depth,) + shape, dtype)
+        self.dG = np.zeros((depth,) + shape, dtype)
+        self.g = np.empty(shape, dtype)
+        self.f_prev = None
+        self.g_prev = np.empty(shape, dtype)
+        self.res_prev = None
+        self.count = 0
+
+    def step(self, apply, x):
+        res = apply(x, self.g)
+        f = self.g - x
+        if self.f_prev is not None:
+            slot = self.count % self.depth
+            np.subtract(f, self.f_prev, out=self.dF[slot])
+            np.subtract(self.g, self.g_prev, out=self.dG[slot])
+            self.count += 1
+        self.f_prev = f
+        self.g_prev[:] = self.g
+        k = min(self.count, self.depth)
+        if k == 0:
+            x[:] = self.g
+        else:
+            dF, dG = self.dF[:k], self.dG[:k]
+            gram = np.einsum("anm,bnm->nab", dF, dF)
+            rhs = np.einsum("anm,nm->na", dF, f)
+            reg = 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] + np.finfo(x.dtype).tiny
+            c = np.linalg.solve(gram + reg * np.eye(k), rhs[..., None])[..., 0]
+            x[:] = self.g - np.einsum("na,anm->nm", c, dG)
+            if self.res_prev is not None:
+                bad = res >= self.res_prev
+                x[bad] = self.g[bad]
+        self.res_prev = res
+        return res
+
+
+def scaled_A(params: Params, gamma: float) -> np.ndarray:
+    """γ̃A = (γ/√m) A, C-contiguous (m, m)."""
+    return params.A * (gamma / np.sqrt(params.m))
+
+
+def gamma_rho(params: Params, gamma: float) -> float:
+    """ρ(A) = γ‖A‖₂/√m, the contraction factor of both fixed-point maps (exact, LAPACK)."""
+    return gamma * spectral_norm(params.A) / np.sqrt(params.m)
+
+
+def _start(x0, shape, dtype, name):
+    if x0 is None:
+        return np.zeros(shape, dtype)
+    x0 = np.asarray(x0)
+    if x0.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {x0.shape}")
+    return np.array(x0, dtype=dtype, order="C", copy=True)

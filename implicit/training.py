@@ -1,0 +1,198 @@
+"""Full-batch gradient descent and gradient flow on the square loss.
+
+GD:  θ(k+1) = θ(k) − η ∇L(θ(k)) on the trained blocks, both fixed-point solves warm-started
+from the previous step.  GF:  dθ/dt = −∇L(θ), integrated by an error-controlled Runge–Kutta
+method (scipy's ``solve_ivp``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .gradients import WarmStart, evaluate, forward, output, unit_adjoint
+from .gram import gram, gram_blocks
+from .linalg import PowerNorm, eigh_extremes
+from .params import BLOCKS, Params, check_trainable
+from .solver import NotConverged, check_inputs
+
+#: Columns of the trace returned by :func:`train` (the Gram columns only with ``track_gram``).
+TRACE_COLUMNS = (
+    "step", "train_loss", "test_loss", "rho", "fwd_iter", "adj_iter", "fwd_residual",
+    "adj_residual", "rel_change_A", "rel_change_W", "seconds",
+)
+GRAM_COLUMNS = ("lambda_min_H", "lambda_max_H", "lambda_min_HA", "lambda_min_HW", "lambda_min_Hu", "lambda_min_Hv")
+
+#: ``lr="auto"`` uses η = AUTO_LR_FRACTION · 2/λ_max(H(0)).
+AUTO_LR_FRACTION = 0.5
+
+
+def auto_lr(params: Params, X, y, gamma, *, trainable=BLOCKS, fraction: float = AUTO_LR_FRACTION, tol=1e-10, **solver) -> float:
+    """η = fraction · 2/λ_max(H(0)) over the trained blocks (the stable range is η < 2/λ_max)."""
+    H = gram(params, X, gamma, trainable=trainable, tol=tol, **solver)
+    return fraction * 2.0 / eigh_extremes(H)[1]
+
+
+def train(
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    gamma: float,
+    *,
+    lr,
+    steps: int,
+    tol: float = 1e-10,
+    trainable=BLOCKS,
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    record_every: int = 1,
+    track_gram: bool = False,
+    max_rho: float = 1.0,
+    **solver,
+) -> tuple[Params, pd.DataFrame]:
+    """Run ``steps`` full-batch GD steps from ``params`` (not modified); return (θ_final, trace).
+
+    ``lr``: a positive step η, or "auto" for η = ½·2/λ_max(H(0)).  ``trainable``: subset of
+    ("A", "W", "u", "v").  The trace has one row per ``record_every`` steps (and the last),
+    columns :data:`TRACE_COLUMNS` (+ :data:`GRAM_COLUMNS` when ``track_gram``): the loss
+    ½Σ(ŷ−y)² on train and test sets, ρ = γ‖A‖₂/√m (warm power iteration, rtol 1e-6), the
+    forward/adjoint iterations and residuals of that step, ‖A−A(0)‖_F/‖A(0)‖_F and the same
+    for W, and cumulative wall seconds.  ``trace.attrs`` holds ``lr``, ``status``
+    ("completed" or "stopped") and ``reason``.  The run stops early, keeping the rows of the
+    good steps, when the loss is not finite, a solve does not converge, or ρ ≥ ``max_rho``
+    (pass ``max_rho=np.inf`` to study ill-posed γ).
+    """
+    trainable = check_trainable(trainable)
+    X = check_inputs(params, X, gamma)
+    steps, record_every = int(steps), int(record_every)
+    if steps < 0 or record_every < 1:
+        raise ValueError(f"need steps ≥ 0 and record_every ≥ 1, got {steps}, {record_every}")
+    has_test = X_test is not None
+    if has_test:
+        X_test = check_inputs(params, X_test, gamma)
+        if y_test is None:
+            raise ValueError("X_test given without y_test")
+        y_test = np.asarray(y_test, dtype=params.dtype)
+
+    theta = params.copy()
+    A0n, W0n = np.linalg.norm(params.A), np.linalg.norm(params.W)
+    warm, warm_test = WarmStart(), WarmStart()
+    power = PowerNorm(params.m)
+    rows, status, reason = [], "completed", None
+    gamma_over_sqrt_m = gamma / np.sqrt(params.m)
+    t0 = time.perf_counter()
+    k = 0
+    try:
+        if lr == "auto":
+            lr = auto_lr(theta, X, y, gamma, trainable=trainable, tol=tol, **solver)
+        lr = float(lr)
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be positive or 'auto', got {lr!r}")
+        for k in range(steps + 1):
+            rho = gamma_over_sqrt_m * power.estimate(theta.A)
+            if rho >= max_rho:
+                status, reason = "stopped", f"rho(A) = {rho:.4f} >= {max_rho} at step {k}: equilibrium not guaranteed well-posed"
+                break
+            record = k % record_every == 0 or k == steps
+            ev = evaluate(theta, X, y, gamma, tol=tol, trainable=trainable, need_grad=k < steps or (record and track_gram), warm_start=warm, **solver)
+            if not np.isfinite(ev.loss):
+                status, reason = "stopped", f"non-finite training loss at step {k}"
+                break
+            if record:
+                row = {
+                    "step": k,
+                    "train_loss": ev.loss,
+                    "test_loss": _test_loss(theta, X_test, y_test, gamma, tol, warm_test, solver) if has_test else np.nan,
+                    "rho": rho,
+                    "fwd_iter": warm.fwd_iter,
+                    "adj_iter": warm.adj_iter if ev.K is not None else 0,
+                    "fwd_residual": warm.fwd_residual,
+                    "adj_residual": warm.adj_residual if ev.K is not None else np.nan,
+                    "rel_change_A": np.linalg.norm(theta.A - params.A) / A0n,
+                    "rel_change_W": np.linalg.norm(theta.W - params.W) / W0n,
+                }
+                if track_gram:
+                    row.update(_gram_row(theta, X, gamma, ev, trainable, tol, warm, solver))
+                row["seconds"] = time.perf_counter() - t0
+                rows.append(row)
+            if k < steps:
+                theta.axpy(-lr, ev.grads, trainable)
+    except NotConverged as exc:
+        status, reason = "stopped", f"at step {k}: {exc}"
+    columns = list(TRACE_COLUMNS) + (list(GRAM_COLUMNS) if track_gram else [])
+    trace = pd.DataFrame(rows, columns=columns)
+    trace.attrs.update(lr=lr, status=status, reason=reason, trainable=trainable)
+    return theta, trace
+
+
+def _test_loss(theta, X_test, y_test, gamma, tol, warm_test, solver):
+    r = output(theta, forward(theta, X_test, gamma, tol=tol, warm_start=warm_test, **solver)) - y_test
+    return 0.5 * float(r @ r)
+
+
+def _gram_row(theta, X, gamma, ev, trainable, tol, warm, solver):
+    """λ_min, λ_max of H over ``trainable`` and λ_min of every block (all four computed)."""
+    K = ev.K if ev.K is not None else unit_adjoint(theta, gamma, ev.eq, tol=tol, warm_start=warm, **solver)
+    parts = gram_blocks(theta, X, gamma, ev.eq, K, BLOCKS)
+    lo, hi = eigh_extremes(sum(parts[b] for b in trainable))
+    row = {"lambda_min_H": lo, "lambda_max_H": hi}
+    for b in BLOCKS:
+        row[f"lambda_min_H{b}"] = eigh_extremes(parts[b])[0]
+    return row
+
+
+def gradient_flow(
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    gamma: float,
+    t_max: float,
+    *,
+    n_eval: int = 101,
+    t_eval=None,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    trainable=BLOCKS,
+    tol: float = 1e-12,
+    ode_method: str = "RK45",
+    **solver,
+) -> pd.DataFrame:
+    """Integrate dθ/dt = −∇L(θ) on the trained blocks from t = 0 to ``t_max``.
+
+    Uses ``scipy.integrate.solve_ivp`` (adaptive, error-controlled; ``ode_method`` "RK45"
+    or "DOP853") with tolerances ``rtol``/``atol`` on θ; each right-hand side solves both
+    fixed-point equations to ``tol`` with warm starts.  Returns a DataFrame with columns
+    ``t`` and ``loss`` at ``t_eval`` (default: ``n_eval`` evenly spaced times); attrs hold
+    the number of gradient evaluations and the integrator's message.
+    """
+    from scipy.integrate import solve_ivp
+
+    trainable = check_trainable(trainable)
+    X = check_inputs(params, X, gamma)
+    if not (t_max > 0):
+        raise ValueError(f"t_max must be positive, got {t_max!r}")
+    theta = params.copy()
+    sizes = [getattr(theta, b).size for b in trainable]
+    warm = WarmStart()
+
+    def set_theta(vec):
+        for b, chunk in zip(trainable, np.split(vec, np.cumsum(sizes)[:-1])):
+            getattr(theta, b)[...] = chunk.reshape(getattr(theta, b).shape)
+
+    def rhs(_t, vec):
+        set_theta(vec)
+        ev = evaluate(theta, X, y, gamma, tol=tol, trainable=trainable, warm_start=warm, **solver)
+        return -np.concatenate([getattr(ev.grads, b).ravel() for b in trainable])
+
+    t_eval = np.linspace(0.0, t_max, n_eval) if t_eval is None else np.asarray(t_eval, dtype=float)
+    y0 = np.concatenate([getattr(theta, b).ravel() for b in trainable])
+    sol = solve_ivp(rhs, (0.0, float(t_max)), y0, method=ode_method, t_eval=t_eval, rtol=rtol, atol=atol)
+    losses = []
+    for j in range(sol.y.shape[1]):
+        set_theta(sol.y[:, j])
+        losses.append(evaluate(theta, X, y, gamma, tol=tol, need_grad=False, warm_start=warm, **solver).loss)
+    out = pd.DataFrame({"t": sol.t, "loss": losses})
+    out.attrs.update(nfev=int(sol.nfev), status=int(sol.status), message=str(sol.message))
+    return out
