@@ -1,0 +1,157 @@
+"""Each Numba kernel of implicit/_kernels.py against a pure-NumPy statement of what it computes.
+
+Inputs are random with exact zeros planted (the ReLU/mask threshold is the strict ``> 0``:
+a zero pre-activation is inactive), plus a few negative zeros; float64 and float32.
+"""
+
+import numpy as np
+import pytest
+
+from implicit import _kernels
+
+DTYPES = [np.float64, np.float32]
+SHAPES = [(7, 13), (1, 5), (3, 1)]
+
+
+def rand(shape, dtype, seed, zeros=0.2):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    x[rng.random(shape) < zeros] = 0.0
+    flat = x.reshape(-1)
+    flat[:: max(1, flat.size // 3)] = -0.0  # signed zeros are not positive either
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def tol(dtype):
+    return dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-14)
+
+
+# -- NumPy references ----------------------------------------------------------------------
+def np_relu_map(P, Phi, Z):
+    Pn = P + Phi
+    Zn = np.where(Pn > 0, Pn, 0).astype(P.dtype)
+    res = np.sqrt(np.sum((Zn.astype(np.float64) - Z.astype(np.float64)) ** 2, axis=1))
+    return Pn, Zn, res
+
+
+def np_adjoint_map(T, u, K):
+    Kn = u[None, :] + T
+    res = np.sqrt(np.sum((Kn.astype(np.float64) - K.astype(np.float64)) ** 2, axis=1))
+    return Kn, res
+
+
+def np_mask_positive(P, K):
+    return np.where(P > 0, K, 0).astype(K.dtype)
+
+
+def np_relu_scaled(Q, scale):
+    return (np.where(Q > 0, Q, 0) * Q.dtype.type(scale)).astype(Q.dtype)
+
+
+def np_input_adjoint(Q, M, v, r, scale):
+    return np.where(Q > 0, (M + r[:, None] * v[None, :]) * M.dtype.type(scale), 0).astype(M.dtype)
+
+
+# -- tests -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_relu_map(dtype, shape):
+    P, Phi, Z = rand(shape, dtype, 1), rand(shape, dtype, 2), np.abs(rand(shape, dtype, 3))
+    # plant exact cancellations P + Phi == 0: must give z = 0
+    P.flat[1::4] = -Phi.flat[1::4]
+    Pn_ref, Zn_ref, res_ref = np_relu_map(P, Phi, Z)
+    assert np.any(Pn_ref == 0)
+    Pk, Zout, res = P.copy(), np.full(shape, np.nan, dtype), np.full(shape[0], np.nan, dtype)
+    Z_before = Z.copy()
+    _kernels.relu_map(Pk, Phi, Z, Zout, res)
+    np.testing.assert_array_equal(Pk, Pn_ref)          # P updated in place to P + Φ
+    np.testing.assert_array_equal(Zout, Zn_ref)        # Zout = σ(P + Φ)
+    assert not np.any(np.signbit(Zout))               # no −0 leaks out of the ReLU
+    np.testing.assert_array_equal(Z, Z_before)         # Z untouched when Zout is separate
+    np.testing.assert_allclose(res, res_ref, **tol(dtype))
+    assert res.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_map_in_place_alias(dtype):
+    shape = (6, 11)
+    P, Phi, Z = rand(shape, dtype, 4), rand(shape, dtype, 5), np.abs(rand(shape, dtype, 6))
+    Pn_ref, Zn_ref, res_ref = np_relu_map(P, Phi, Z)
+    res = np.empty(shape[0], dtype)
+    _kernels.relu_map(P, Phi, Z, Z, res)  # Zout is Z
+    np.testing.assert_array_equal(Z, Zn_ref)
+    np.testing.assert_array_equal(P, Pn_ref)
+    np.testing.assert_allclose(res, res_ref, **tol(dtype))  # residual against the OLD Z
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alias", [False, True])
+def test_adjoint_map(dtype, alias):
+    shape = (5, 9)
+    T, K, u = rand(shape, dtype, 7), rand(shape, dtype, 8), rand((shape[1],), dtype, 9)
+    Kn_ref, res_ref = np_adjoint_map(T, u, K)
+    res = np.empty(shape[0], dtype)
+    T_before = T.copy()
+    if alias:
+        _kernels.adjoint_map(T, u, K, K, res)
+        out = K
+    else:
+        out = np.full(shape, np.nan, dtype)
+        K_before = K.copy()
+        _kernels.adjoint_map(T, u, K, out, res)
+        np.testing.assert_array_equal(K, K_before)
+    np.testing.assert_array_equal(out, Kn_ref)
+    np.testing.assert_array_equal(T, T_before)
+    np.testing.assert_allclose(res, res_ref, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mask_positive(dtype, shape):
+    P, K = rand(shape, dtype, 10), rand(shape, dtype, 11)
+    M = np.full(shape, np.nan, dtype)
+    _kernels.mask_positive(P, K, M)
+    np.testing.assert_array_equal(M, np_mask_positive(P, K))
+    assert np.all(M[P <= 0] == 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_relu_scaled(dtype, shape):
+    Q = rand(shape, dtype, 12)
+    scale = 1.0 / np.sqrt(37.0)
+    out = np.full(shape, np.nan, dtype)
+    _kernels.relu_scaled(Q, scale, out)
+    np.testing.assert_allclose(out, np_relu_scaled(Q, scale), **tol(dtype))
+    if dtype == np.float64:
+        np.testing.assert_array_equal(out, np_relu_scaled(Q, scale))
+    assert np.all(out[Q <= 0] == 0) and np.all(out[Q > 0] > 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_input_adjoint(dtype, shape):
+    N, m = shape
+    Q, M = rand(shape, dtype, 13), rand(shape, dtype, 14)
+    v, r = rand((m,), dtype, 15), rand((N,), dtype, 16)
+    scale = 1.0 / np.sqrt(11.0)
+    out = np.full(shape, np.nan, dtype)
+    _kernels.input_adjoint(Q, M, v, r, scale, out)
+    ref = np_input_adjoint(Q, M, v, r, scale)
+    np.testing.assert_allclose(out, ref, **tol(dtype))
+    assert np.all(out[Q <= 0] == 0)
+    # element-wise, so out may alias M
+    M2 = M.copy()
+    _kernels.input_adjoint(Q, M2, v, r, scale, M2)
+    np.testing.assert_allclose(M2, ref, **tol(dtype))
+
+
+def test_kernels_vs_engine_features():
+    """relu_scaled is what implicit.features uses: φ = σ(XWᵀ)/√m."""
+    import implicit
+
+    p = implicit.init_params(4, 9, seed=0)
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    Q, Phi = implicit.features(p, X)
+    np.testing.assert_allclose(Q, X @ p.W.T, rtol=1e-14)
+    np.testing.assert_allclose(Phi, np.maximum(X @ p.W.T, 0) / 3.0, rtol=1e-14, atol=0)
