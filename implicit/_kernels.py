@@ -88,3 +88,33 @@ def input_adjoint(Q, M, v, r, scale, out):
         rj = r[j]
         for i in range(m):
             out[j, i] = (M[j, i] + rj * v[i]) * scale if Q[j, i] > 0.0 else 0.0
+
+
+@nb.njit(cache=True)
+def same_mask_rows(P1, P2):
+    """Boolean (N,): row j has 1[P1[j] > 0] == 1[P2[j] > 0] everywhere.  Shapes (N, m)."""
+    N, m = P1.shape
+    out = np.ones(N, dtype=np.bool_)
+    for j in range(N):
+        for i in range(m):
+            if (P1[j, i] > 0.0) != (P2[j, i] > 0.0):
+                out[j] = False
+                break
+    return out
+
+
+@nb.njit(cache=True)
+def flip_correction(Pold, Pnew, Kold, Ag, K0):
+    """K0[j] += ±Kold[j,i]·Ag[i] for every unit whose mask 1[P > 0] changed (+ if it opened).
+
+    The first-order change of k_j = u + Σ_i d_ji k_ji (γ̃A)[i,:] when d_ji flips; O(m) per
+    flip.  Shapes: Pold, Pnew, Kold, K0 (N, m); Ag = γ̃A (m, m).
+    """
+    N, m = Pold.shape
+    for j in range(N):
+        for i in range(m):
+            now = Pnew[j, i] > 0.0
+            if now != (Pold[j, i] > 0.0):
+                s = Kold[j, i] if now else -Kold[j, i]
+                for l in range(m):
+                    K0[j, l] += s * Ag[i, l]

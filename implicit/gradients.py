@@ -12,33 +12,78 @@ Sample-row layout (N, m): Z, Φ, P = γ̃ZAᵀ + Φ, D = 1[P > 0], Q = XWᵀ, E 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _kernels
 from .params import BLOCKS, Params, check_trainable
-from .solver import Equilibrium, adjoint, check_inputs, equilibrium
+from .solver import Equilibrium, adjoint, check_inputs, equilibrium, scaled_A
 
 
 @dataclass
 class WarmStart:
     """Mutable cache of the last solves, passed back in to warm-start the next ones.
 
-    ``Z`` (N, m): last equilibrium; ``K`` (N, m): last unit-residual adjoint.  After each call
-    ``fwd_iter``/``adj_iter`` and ``fwd_residual``/``adj_residual`` hold that call's counts.
+    ``Z``, ``K`` (N, m): the last equilibrium and unit-residual adjoint; after each call
+    ``fwd_iter``/``adj_iter`` (iterations of the slowest sample), ``fwd_work``/``adj_work``
+    (sample-iterations / N: the cost in full-batch iterations, see ``solver.iterate``) and
+    ``fwd_residual``/``adj_residual`` describe that call's solves.
+
+    With ``extrapolate=True`` (used by :func:`implicit.train`) the starts follow the GD
+    trajectory instead of repeating the last solution:
+
+    * Z₀ = 2Z_k − Z_{k−1}  (linear extrapolation; GD moves θ smoothly);
+    * K₀ = C̃ + u_new·1ᵀ + flip correction, where C = K − 1uᵀ is extrapolated linearly
+      (C̃ = 2C_k − C_{k−1}) on the samples whose ReLU mask did not change between the last
+      two steps and kept (C̃ = C_k) on the others — K is linear in u and jumps where a unit
+      of d_j flips, so neither K itself nor its jumps extrapolate;
+    * flip correction: for each unit i of sample j whose mask d_ji changed since step k,
+      k_j += ±K_k[j,i]·γ̃A[i,:], the first-order effect of the flip (O(m) per flip).
     """
 
     Z: np.ndarray | None = None
     K: np.ndarray | None = None
+    extrapolate: bool = False
     fwd_iter: int = 0
     adj_iter: int = 0
+    fwd_work: float = 0.0
+    adj_work: float = 0.0
     fwd_residual: float = float("nan")
     adj_residual: float = float("nan")
+    _prev: dict = field(default_factory=dict, repr=False)
 
-    def start(self, name, shape):
-        x = getattr(self, name)
-        return x if x is not None and x.shape == shape else None
+    def start_Z(self, shape):
+        """Starting point of the next forward solve, or None."""
+        if self.Z is None or self.Z.shape != shape:
+            return None
+        Zp = self._prev.get("Z")
+        if self.extrapolate and Zp is not None and Zp.shape == shape:
+            return 2.0 * self.Z - Zp
+        return self.Z
+
+    def start_K(self, u, P, Ag):
+        """Starting point of the next adjoint solve at masks 1[P > 0], or None."""
+        if self.K is None or self.K.shape != P.shape or "P" not in self._prev:
+            return None
+        Pk, uk = self._prev["P"], self._prev["u"]
+        K0 = self.K - uk
+        Kp = self._prev.get("K")
+        if self.extrapolate and Kp is not None and Kp.shape == P.shape:
+            smooth = _kernels.same_mask_rows(Pk, self._prev["P_old"])
+            K0[smooth] += K0[smooth] - (Kp[smooth] - self._prev["u_old"])
+        K0 += u
+        if self.extrapolate:
+            _kernels.flip_correction(Pk, P, self.K, Ag, K0)
+        return K0
+
+    def store_Z(self, eq):
+        self._prev["Z"] = self.Z
+        self.Z = eq.Z
+
+    def store_K(self, K, u, P):
+        self._prev.update(K=self.K, u_old=self._prev.get("u"), P_old=self._prev.get("P"), u=u.copy(), P=P)
+        self.K = K
 
 
 @dataclass
@@ -63,20 +108,28 @@ def _solver_kw(kw):
 def forward(params, X, gamma, *, tol=1e-10, warm_start: WarmStart | None = None, **solver) -> Equilibrium:
     """Forward solve with an optional :class:`WarmStart` (read, then updated in place)."""
     X = check_inputs(params, X, gamma)
-    z0 = warm_start.start("Z", (X.shape[0], params.m)) if warm_start is not None else None
+    z0 = warm_start.start_Z((X.shape[0], params.m)) if warm_start is not None else None
     eq = equilibrium(params, X, gamma, tol=tol, z0=z0, **_solver_kw(solver))
     if warm_start is not None:
-        warm_start.Z, warm_start.fwd_iter, warm_start.fwd_residual = eq.Z, eq.n_iter, eq.residual
+        warm_start.store_Z(eq)
+        warm_start.fwd_iter, warm_start.fwd_work, warm_start.fwd_residual = eq.n_iter, eq.work, eq.residual
     return eq
 
 
-def unit_adjoint(params, gamma, eq: Equilibrium, *, tol=1e-10, warm_start=None, **solver) -> np.ndarray:
-    """K (N, m) of the unit-residual adjoint at the equilibrium ``eq``."""
-    k0 = warm_start.start("K", eq.P.shape) if warm_start is not None else None
-    K, n_iter, res = adjoint(params, gamma, eq.P, tol=tol, k0=k0, **_solver_kw(solver))
+def unit_adjoint(params, gamma, eq: Equilibrium, *, tol=1e-10, weights=None, warm_start=None, k0=None, **solver) -> np.ndarray:
+    """K (N, m) of the unit-residual adjoint at the equilibrium ``eq``.
+
+    ``weights`` (N,): stop when max_j weights_j·‖k_j − f(k_j)‖ < tol (with weights = |r| this
+    is the criterion on the residual-weighted adjoint Λ = K·diag(r)).  ``k0``: explicit start;
+    otherwise the :class:`WarmStart`'s prediction.
+    """
+    if k0 is None and warm_start is not None:
+        k0 = warm_start.start_K(params.u, eq.P, scaled_A(params, gamma))
+    sol = adjoint(params, gamma, eq.P, tol=tol, k0=k0, weights=weights, **_solver_kw(solver))
     if warm_start is not None:
-        warm_start.K, warm_start.adj_iter, warm_start.adj_residual = K, n_iter, float(res[-1])
-    return K
+        warm_start.store_K(sol.x, params.u, eq.P)
+        warm_start.adj_iter, warm_start.adj_work, warm_start.adj_residual = sol.n_iter, sol.work, float(sol.residuals[-1])
+    return sol.x
 
 
 def output(params: Params, eq: Equilibrium) -> np.ndarray:
@@ -98,13 +151,14 @@ def evaluate(
 ) -> Evaluation:
     """Loss, residual, equilibrium, adjoint and gradients of the blocks in ``trainable``.
 
-    Untrained blocks get zero gradients.  The adjoint is solved for K to
-    tol / max(1, max|r|), so that Λ = K·diag(r) meets ``tol`` too; it is skipped when only
-    u and v are trained.
+    Untrained blocks get zero gradients.  The adjoint is solved for K with the criterion
+    max_j |r_j|·‖k_j − f(k_j)‖ < tol, i.e. the SPEC's adjoint Λ = K·diag(r) meets ``tol``
+    (unless that would ask K for less than 64ε‖u‖, its rounding level: then K stops there);
+    it is skipped when only u and v are trained.
     """
     trainable = check_trainable(trainable)
     X = check_inputs(params, X, gamma)
-    y = _check_y(y, X.shape[0], params.dtype)
+    y = check_y(y, X.shape[0], params.dtype)
     eq = forward(params, X, gamma, tol=tol, warm_start=warm_start, **solver)
     r = output(params, eq) - y
     loss = 0.5 * float(r @ r)
@@ -113,8 +167,10 @@ def evaluate(
     K = None
     grads = params.zeros_like()
     if "A" in trainable or "W" in trainable:
-        tol_k = tol / max(1.0, float(np.max(np.abs(r))))
-        K = unit_adjoint(params, gamma, eq, tol=tol_k, warm_start=warm_start, **solver)
+        # weights |r_j|, capped so that K is never asked for below 64ε‖u‖ (its rounding level)
+        floor = 64 * np.finfo(params.dtype).eps * float(np.linalg.norm(params.u))
+        weights = np.minimum(np.abs(r), tol / floor)
+        K = unit_adjoint(params, gamma, eq, tol=tol, weights=weights, warm_start=warm_start, **solver)
         M = np.empty_like(K)
         _kernels.mask_positive(eq.P, K, M)  # V = D⊙K
         M *= r[:, None]                      # M = diag(r) V
@@ -159,11 +215,12 @@ def predict(params: Params, X: np.ndarray, gamma: float, *, tol: float = 1e-10, 
 
 def loss(params: Params, X, y, gamma, *, tol: float = 1e-10, warm_start=None, **solver) -> float:
     """L = ½Σ(ŷ_i − y_i)²."""
-    r = predict(params, X, gamma, tol=tol, warm_start=warm_start, **solver) - _check_y(y, np.shape(X)[0], params.dtype)
+    r = predict(params, X, gamma, tol=tol, warm_start=warm_start, **solver) - check_y(y, np.shape(X)[0], params.dtype)
     return 0.5 * float(r @ r)
 
 
-def _check_y(y, n, dtype):
+def check_y(y, n, dtype):
+    """y as a finite (n,) array of ``dtype``; ValueError otherwise."""
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},), got {y.shape}")

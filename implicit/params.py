@@ -27,8 +27,8 @@ class Params:
     v: np.ndarray
 
     def __post_init__(self):
-        m = self.A.shape[0]
-        if self.A.shape != (m, m) or self.W.ndim != 2 or self.W.shape[0] != m:
+        m = self.A.shape[0] if self.A.ndim == 2 else -1
+        if m < 1 or self.A.shape != (m, m) or self.W.ndim != 2 or self.W.shape[0] != m:
             raise ValueError(f"inconsistent shapes A{self.A.shape}, W{self.W.shape}")
         if self.u.shape != (m,) or self.v.shape != (m,):
             raise ValueError(f"u{self.u.shape} and v{self.v.shape} must both have shape ({m},)")

@@ -52,8 +52,9 @@ class Equilibrium:
     """Result of :func:`equilibrium`.  Arrays are (N, m), one sample per row.
 
     ``Z``: equilibria z_i; ``Phi``: features φ_i; ``P``: pre-activations γ̃Az_i + φ_i with
-    Z = σ(P) exactly (so D = 1[P > 0]); ``Q``: XWᵀ (E = 1[Q > 0]); ``n_iter``; ``residual``:
-    the last largest per-sample residual; ``residuals``: its history; ``converged``.
+    Z = σ(P) exactly (so D = 1[P > 0]); ``Q``: XWᵀ (E = 1[Q > 0]); ``n_iter`` (iterations of the slowest sample); ``work``
+    (sample-iterations / N, see :func:`iterate`); ``residual``: the last largest per-sample
+    residual; ``residuals``: its history; ``converged``.
     """
 
     Z: np.ndarray
@@ -64,14 +65,20 @@ class Equilibrium:
     residual: float
     residuals: np.ndarray = field(repr=False)
     converged: bool = True
+    work: float = float("nan")
 
 
 @dataclass
-class _Solve:
+class Solve:
+    """Result of :func:`iterate`: iterate ``x``, ``n_iter``, ``residuals`` (largest weighted
+    per-row residual at each iteration), ``work`` (row-iterations / N), ``reason`` (None when
+    converged, else "max_iter", "stalled" or "non-finite")."""
+
     x: np.ndarray
     n_iter: int
     residuals: np.ndarray
-    reason: str | None  # None when converged
+    work: float
+    reason: str | None
 
 
 def features(params: Params, X: np.ndarray):
@@ -123,18 +130,18 @@ def equilibrium(
     P = np.empty_like(Phi)
     At = scaled_A(params, gamma).T  # (γ̃A)ᵀ, an F-ordered view: BLAS reads it transposed
 
-    def apply(x, out):
-        np.matmul(x, At, out=P)
-        res = np.empty(x.shape[0], dtype=x.dtype)
-        _kernels.relu_map(P, Phi, x, out, res)
+    def apply(x, out, n):
+        np.matmul(x[:n], At, out=P[:n])
+        res = np.empty(n, dtype=x.dtype)
+        _kernels.relu_map(P[:n], Phi[:n], x[:n], out[:n], res)
         return res
 
-    sol = iterate(apply, Z, tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
-    n_iter = sol.n_iter
+    sol = iterate(apply, Z, rows=(P, Phi, Q), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
+    n_iter, work = sol.n_iter, sol.work
     if method != "fixed-point":  # P belongs to the point before the accelerated one:
-        apply(sol.x.copy(), sol.x)  # one plain step makes Z = σ(P) exact again
-        n_iter += 1
-    eq = Equilibrium(sol.x, Phi, P, Q, n_iter, float(sol.residuals[-1]), sol.residuals, sol.reason is None)
+        apply(sol.x.copy(), sol.x, len(sol.x))  # one plain step makes Z = σ(P) exact again
+        n_iter, work = n_iter + 1, work + 1
+    eq = Equilibrium(sol.x, Phi, P, Q, n_iter, float(sol.residuals[-1]), sol.residuals, sol.reason is None, work)
     if sol.reason is not None and not return_unconverged:
         raise NotConverged("forward", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, eq)
     return eq
@@ -151,12 +158,15 @@ def adjoint(
     method: str = "fixed-point",
     anderson_depth: int = 5,
     patience: int = 50,
-) -> tuple[np.ndarray, int, np.ndarray]:
+    weights: np.ndarray | None = None,
+) -> Solve:
     """Solve the unit-residual adjoint k_j = u + γ̃Aᵀ(d_j ⊙ k_j), d_j = 1[P_j > 0].
 
-    Returns (K, n_iter, residual history), K (N, m) one sample per row.  The adjoint of
+    Returns a :class:`Solve` whose ``x`` is K (N, m), one sample per row.  The adjoint of
     SPEC §3 with residuals r is Λ = K·diag(r) (each column scales), so K serves both the
     gradient and the Gram matrix, and it does not change with r: a good warm start ``k0``.
+    ``weights`` (N,) ≥ 0: stop when max_j weights_j·‖k_j − f(k_j)‖ < tol (weights = |r|
+    gives the criterion on Λ).
     """
     K = _start(k0, P.shape, P.dtype, "k0")
     if k0 is None:
@@ -164,52 +174,81 @@ def adjoint(
     Ag = scaled_A(params, gamma)
     M = np.empty_like(K)
     T = np.empty_like(K)
+    P = P.copy()  # permuted alongside K by the active-set iteration
 
-    def apply(x, out):
-        _kernels.mask_positive(P, x, M)
-        np.matmul(M, Ag, out=T)
-        res = np.empty(x.shape[0], dtype=x.dtype)
-        _kernels.adjoint_map(T, params.u, x, out, res)
+    def apply(x, out, n):
+        _kernels.mask_positive(P[:n], x[:n], M[:n])
+        np.matmul(M[:n], Ag, out=T[:n])
+        res = np.empty(n, dtype=x.dtype)
+        _kernels.adjoint_map(T[:n], params.u, x[:n], out[:n], res)
         return res
 
-    sol = iterate(apply, K, tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
+    sol = iterate(apply, K, rows=(P,), weights=weights, tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
     if sol.reason is not None:
         raise NotConverged("adjoint", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, sol.x)
-    return sol.x, sol.n_iter, sol.residuals
+    return sol
 
 
-def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=50) -> _Solve:
+def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=50, rows=(), weights=None) -> Solve:
     """Generic fixed-point loop on (N, m) iterates, one independent problem per row.
 
-    ``apply(x, out)`` writes f(x) to ``out`` (which may be ``x``) and returns the per-row
-    residual norms ‖f(x) − x‖₂.  At least one step is taken, so the returned iterate is
-    f applied to the last measured point.  Stops when max residual < tol.
+    ``apply(x, out, n)`` writes f(x[:n]) to ``out[:n]`` (``out`` may be ``x``) and returns the
+    n residual norms ‖f(x_j) − x_j‖₂.  The loop stops when max_j w_j·res_j < tol (w = 1 or
+    ``weights``).  At least one step is taken, so each row ends at f of its last measured
+    point.
+
+    Active set (plain iteration): rows converge at different speeds (warm starts are good
+    for most samples and poor where a ReLU unit switched), so once a quarter of the active
+    rows have converged the rows are reordered to put the unconverged ones first and only
+    that prefix is iterated — a smaller BLAS-3 product.  ``rows`` are further (N, ·) arrays
+    that ``apply`` reads per row; they are permuted with ``x`` and everything is put back in
+    order at the end.  ``Solve.work`` counts row-iterations / N, the cost in full-batch
+    iterations; ``Solve.n_iter`` counts the iterations of the slowest row.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not (0 < tol < 1) or int(max_iter) < 1:
         raise ValueError(f"need 0 < tol < 1 and max_iter ≥ 1, got tol={tol!r}, max_iter={max_iter!r}")
-    history = []
+    N = x.shape[0]
+    w = None if weights is None else np.array(weights, dtype=np.float64)
+    arrays = (x, *rows) + (() if w is None else (w,))
+    perm = np.arange(N)
+    n, work, history, reason = N, 0, [], "max_iter"
     best, since_best = np.inf, 0
     aa = _Anderson(x.shape, x.dtype, depth) if method == "anderson" else None
     for k in range(1, int(max_iter) + 1):
-        if aa is None:
-            res = apply(x, x)
-        else:
-            res = aa.step(apply, x)
+        res = apply(x, x, n) if aa is None else aa.step(apply, x)
+        work += n
+        if w is not None:
+            res = res * w[:n]
         r = float(res.max())
         history.append(r)
         if not np.isfinite(r):
-            return _Solve(x, k, np.array(history), "non-finite")
+            reason = "non-finite"
+            break
         if r < tol:
-            return _Solve(x, k, np.array(history), None)
+            reason = None
+            break
         if r < best * (1 - 1e-6):
             best, since_best = r, 0
         else:
             since_best += 1
             if since_best >= patience:
-                return _Solve(x, k, np.array(history), "stalled")
-    return _Solve(x, k, np.array(history), "max_iter")
+                reason = "stalled"
+                break
+        active = res >= tol
+        n_active = int(active.sum())
+        if aa is None and n_active <= 0.75 * n:
+            order = np.concatenate([np.flatnonzero(active), np.flatnonzero(~active)])
+            for a in arrays:
+                a[:n] = a[:n][order]
+            perm[:n] = perm[:n][order]
+            n = n_active
+    if n < N or not np.array_equal(perm, np.arange(N)):
+        inverse = np.argsort(perm)
+        for a in arrays:
+            a[:] = a[inverse]
+    return Solve(x, k, np.array(history), work / N, reason)
 
 
 class _Anderson:
@@ -233,7 +272,7 @@ class _Anderson:
         self.count = 0
 
     def step(self, apply, x):
-        res = apply(x, self.g)
+        res = apply(x, self.g, len(x))
         f = self.g - x
         if self.f_prev is not None:
             slot = self.count % self.depth

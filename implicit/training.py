@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .gradients import WarmStart, evaluate, forward, output, unit_adjoint
+from .gradients import WarmStart, check_y, evaluate, forward, output, unit_adjoint
 from .gram import gram, gram_blocks
 from .linalg import PowerNorm, eigh_extremes
 from .params import BLOCKS, Params, check_trainable
@@ -20,8 +20,8 @@ from .solver import NotConverged, check_inputs
 
 #: Columns of the trace returned by :func:`train` (the Gram columns only with ``track_gram``).
 TRACE_COLUMNS = (
-    "step", "train_loss", "test_loss", "rho", "fwd_iter", "adj_iter", "fwd_residual",
-    "adj_residual", "rel_change_A", "rel_change_W", "seconds",
+    "step", "train_loss", "test_loss", "rho", "fwd_iter", "adj_iter", "fwd_work", "adj_work",
+    "fwd_residual", "adj_residual", "rel_change_A", "rel_change_W", "seconds",
 )
 GRAM_COLUMNS = ("lambda_min_H", "lambda_max_H", "lambda_min_HA", "lambda_min_HW", "lambda_min_Hu", "lambda_min_Hv")
 
@@ -50,6 +50,7 @@ def train(
     record_every: int = 1,
     track_gram: bool = False,
     max_rho: float = 1.0,
+    extrapolate: bool = True,
     **solver,
 ) -> tuple[Params, pd.DataFrame]:
     """Run ``steps`` full-batch GD steps from ``params`` (not modified); return (θ_final, trace).
@@ -58,7 +59,9 @@ def train(
     ("A", "W", "u", "v").  The trace has one row per ``record_every`` steps (and the last),
     columns :data:`TRACE_COLUMNS` (+ :data:`GRAM_COLUMNS` when ``track_gram``): the loss
     ½Σ(ŷ−y)² on train and test sets, ρ = γ‖A‖₂/√m (warm power iteration, rtol 1e-6), the
-    forward/adjoint iterations and residuals of that step, ‖A−A(0)‖_F/‖A(0)‖_F and the same
+    forward/adjoint iterations (slowest sample), work (sample-iterations / N) and residuals
+    of that step (``extrapolate``: warm starts extrapolated along the trajectory, see
+    :class:`WarmStart`), ‖A−A(0)‖_F/‖A(0)‖_F and the same
     for W, and cumulative wall seconds.  ``trace.attrs`` holds ``lr``, ``status``
     ("completed" or "stopped") and ``reason``.  The run stops early, keeping the rows of the
     good steps, when the loss is not finite, a solve does not converge, or ρ ≥ ``max_rho``
@@ -74,22 +77,18 @@ def train(
         X_test = check_inputs(params, X_test, gamma)
         if y_test is None:
             raise ValueError("X_test given without y_test")
-        y_test = np.asarray(y_test, dtype=params.dtype)
+        y_test = check_y(y_test, X_test.shape[0], params.dtype)
 
     theta = params.copy()
     A0n, W0n = np.linalg.norm(params.A), np.linalg.norm(params.W)
-    warm, warm_test = WarmStart(), WarmStart()
+    warm, warm_test = WarmStart(extrapolate=extrapolate), WarmStart()
     power = PowerNorm(params.m)
     rows, status, reason = [], "completed", None
     gamma_over_sqrt_m = gamma / np.sqrt(params.m)
     t0 = time.perf_counter()
     k = 0
     try:
-        if lr == "auto":
-            lr = auto_lr(theta, X, y, gamma, trainable=trainable, tol=tol, **solver)
-        lr = float(lr)
-        if not (np.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be positive or 'auto', got {lr!r}")
+        lr = auto_lr(theta, X, y, gamma, trainable=trainable, tol=tol, **solver) if lr == "auto" else _check_lr(lr)
         for k in range(steps + 1):
             rho = gamma_over_sqrt_m * power.estimate(theta.A)
             if rho >= max_rho:
@@ -108,13 +107,15 @@ def train(
                     "rho": rho,
                     "fwd_iter": warm.fwd_iter,
                     "adj_iter": warm.adj_iter if ev.K is not None else 0,
+                    "fwd_work": warm.fwd_work,
+                    "adj_work": warm.adj_work if ev.K is not None else 0.0,
                     "fwd_residual": warm.fwd_residual,
                     "adj_residual": warm.adj_residual if ev.K is not None else np.nan,
                     "rel_change_A": np.linalg.norm(theta.A - params.A) / A0n,
                     "rel_change_W": np.linalg.norm(theta.W - params.W) / W0n,
                 }
                 if track_gram:
-                    row.update(_gram_row(theta, X, gamma, ev, trainable, tol, warm, solver))
+                    row.update(_gram_row(theta, X, gamma, ev, trainable, tol, solver))
                 row["seconds"] = time.perf_counter() - t0
                 rows.append(row)
             if k < steps:
@@ -127,14 +128,25 @@ def train(
     return theta, trace
 
 
+def _check_lr(lr) -> float:
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(lr, bool) or not (np.isfinite(value) and value > 0):
+        raise ValueError(f"lr must be a positive number or 'auto', got {lr!r}")
+    return value
+
+
 def _test_loss(theta, X_test, y_test, gamma, tol, warm_test, solver):
     r = output(theta, forward(theta, X_test, gamma, tol=tol, warm_start=warm_test, **solver)) - y_test
     return 0.5 * float(r @ r)
 
 
-def _gram_row(theta, X, gamma, ev, trainable, tol, warm, solver):
+def _gram_row(theta, X, gamma, ev, trainable, tol, solver):
     """λ_min, λ_max of H over ``trainable`` and λ_min of every block (all four computed)."""
-    K = ev.K if ev.K is not None else unit_adjoint(theta, gamma, ev.eq, tol=tol, warm_start=warm, **solver)
+    # the gradient's K met a residual-weighted criterion; the Gram matrix needs it to tol
+    K = unit_adjoint(theta, gamma, ev.eq, tol=tol, k0=ev.K, **solver)
     parts = gram_blocks(theta, X, gamma, ev.eq, K, BLOCKS)
     lo, hi = eigh_extremes(sum(parts[b] for b in trainable))
     row = {"lambda_min_H": lo, "lambda_max_H": hi}
