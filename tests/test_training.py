@@ -59,6 +59,9 @@ def test_trace_columns_and_attrs(long_run):
     assert {"lr", "status", "reason"} <= set(tr.attrs)
     assert np.all(np.isfinite(tr[["train_loss", "test_loss", "rho", "fwd_residual", "rel_change_A", "rel_change_W"]].to_numpy()))
     assert np.all(tr["fwd_iter"] >= 1)
+    if "fwd_work" in tr:  # work = sample-iterations / N: at most the slowest sample's count
+        assert np.all((tr["fwd_work"] > 0) & (tr["fwd_work"] <= tr["fwd_iter"] + 1e-12))
+        assert np.all(tr["adj_work"].iloc[:-1] <= tr["adj_iter"].iloc[:-1] + 1e-12)
     # an adjoint is solved at every step that takes a GD step
     assert np.all(tr["adj_iter"].iloc[:-1] >= 1)
     assert np.all(tr["fwd_residual"] < 1e-10) and np.all(tr["adj_residual"].iloc[:-1] < 1e-10)
@@ -115,6 +118,27 @@ def test_gd_step_is_theta_minus_lr_grad(data, params):
     for b in BLOCKS:
         np.testing.assert_allclose(getattr(theta, b), getattr(params, b) - lr * getattr(g, b), rtol=0, atol=1e-13)
     assert tr.attrs["lr"] == lr
+
+
+def test_train_matches_plain_gd_loop(data, params):
+    """train (warm starts extrapolated along the trajectory, active-set solves) follows the
+    textbook loop θ ← θ − η∇L(θ) with cold, independent solves; extrapolate=False too."""
+    X, y, _, _ = data
+    lr, steps, tol = 0.05, 12, 1e-12
+    theta = params.copy()
+    losses = []
+    for _ in range(steps):
+        L, g = implicit.loss_and_grad(theta, X, y, GAMMA, tol=tol)
+        losses.append(L)
+        theta = theta - lr * g
+    losses.append(implicit.loss(theta, X, y, GAMMA, tol=tol))
+    for extrapolate in (True, False):
+        th, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=steps, tol=tol, extrapolate=extrapolate)
+        np.testing.assert_allclose(tr["train_loss"], losses, rtol=1e-9)
+        for b in BLOCKS:
+            ref = getattr(theta, b)
+            assert np.abs(getattr(th, b) - ref).max() <= 1e-9 * np.abs(ref).max(), (extrapolate, b)
+        assert np.all(tr["fwd_residual"] < tol)
 
 
 def test_record_every(data, params):
