@@ -1,0 +1,224 @@
+"""Time one full-batch GD step of ``implicit.train``, side by side with PyTorch + torchdeq.
+
+    python -m benchmarks.step                 # the headline table (issue targets)
+    python -m benchmarks.step scaling         # time per step against m and against N
+    python -m benchmarks.step float32         # float32 against float64 over 200 steps
+
+Everything in one table is measured in one process, alternating the codes, because the
+machines are shared and noisy: ratios are meaningful, absolute times less so.  The peer
+runs only when ``torch`` and ``torchdeq`` import (``pip install -e .[bench]``).
+
+Problem (the performance issue's setting): SPEC model, float64, N = 200, d = 200, m = 800,
+γ = 0.1, lr = 0.01, labels sign(wᵀx) of a random linear teacher, both solves stopped when
+the largest per-sample Euclidean residual norm is below 1e-10 (torchdeq's ``abs`` stop mode
+takes the per-sample norm and its maximum over the batch, the same criterion).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import implicit
+
+
+def problem(N=200, d=200, m=800, seed=0):
+    """(X, y, θ(0)): unit-norm inputs, sign(wᵀx) labels, SPEC initialisation."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.sign(X @ rng.standard_normal(d))
+    return X, y, implicit.init_params(d, m, seed + 1)
+
+
+def dgemm_rate(N, m, dtype=np.float64, reps=20) -> float:
+    """GFLOP/s of NumPy's (N, m) × (m, m) product, the shape of one fixed-point iteration."""
+    rng = np.random.default_rng(0)
+    Z, A = rng.standard_normal((N, m)).astype(dtype), rng.standard_normal((m, m)).astype(dtype)
+    out = np.empty((N, m), dtype)
+    for _ in range(3):
+        np.matmul(Z, A.T, out=out)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        np.matmul(Z, A.T, out=out)
+        times.append(time.perf_counter() - t)
+    return 2 * m * m * N / np.median(times) / 1e9
+
+
+def step_flops(trace, N, d, m):
+    """Useful flops per step: 2m²N per full-batch iteration (forward and adjoint, counted in
+    sample-iterations), 2m²N for ∇A, 2Nmd each for the features XWᵀ and for ∇W."""
+    iters = trace["fwd_work"] + trace["adj_work"]
+    return iters * 2 * m * m * N + 2 * m * m * N + 4 * N * m * d
+
+
+def run_ours(X, y, params, gamma, lr, steps, tol, **kw):
+    _, trace = implicit.train(params, X, y, gamma, lr=lr, steps=steps, tol=tol, **kw)
+    trace = trace.copy()
+    trace["step_seconds"] = trace["seconds"].diff()
+    return trace.iloc[1:-1]  # rows with a full step after them (the last row has no update)
+
+
+def run_peer(X, y, params, gamma, lr, steps, tol):
+    """The same GD with torch autograd + torchdeq (forward warm-started from the last step)."""
+    import torch
+    from torchdeq import get_deq
+
+    torch.set_default_dtype(torch.float64)
+    A, W, u, v = (torch.tensor(a, requires_grad=True) for _, a in params.blocks())
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    m = params.m
+    gt = gamma / m**0.5
+    deq = get_deq(f_solver="fixed_point_iter", b_solver="fixed_point_iter", f_tol=tol, b_tol=tol,
+                  ift=True, f_max_iter=500, b_max_iter=500)
+    z = torch.zeros(X.shape[0], m)
+    rows, bwd = [], {}
+
+    def writer(info):
+        bwd["nstep"] = float(info["nstep"].max())
+
+    t0 = time.perf_counter()
+    for k in range(steps + 1):
+        phi = torch.relu(Xt @ W.T) / m**0.5
+        z_out, info = deq(lambda z_: torch.relu(gt * z_ @ A.T + phi), z, backward_writer=writer)
+        zs = z_out[-1]
+        r = zs @ u + phi @ v - yt
+        loss = 0.5 * (r * r).sum()
+        if k < steps:
+            for p in (A, W, u, v):
+                p.grad = None
+            loss.backward()
+            with torch.no_grad():
+                for p in (A, W, u, v):
+                    p -= lr * p.grad
+            z = zs.detach()
+        rows.append({"step": k, "train_loss": float(loss.detach()), "fwd_iter": float(info["nstep"].max()),
+                     "adj_iter": bwd.get("nstep", np.nan), "seconds": time.perf_counter() - t0})
+    import pandas as pd
+
+    trace = pd.DataFrame(rows)
+    trace["step_seconds"] = trace["seconds"].diff()
+    return trace.iloc[1:-1]
+
+
+def have_peer() -> bool:
+    try:
+        import torch  # noqa: F401
+        import torchdeq  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def headline(args):
+    X, y, params = problem(args.N, args.d, args.m)
+    n = args.warmup + args.steps
+    ours, peer = [], []
+    for _ in range(args.repeats):  # alternate the codes so that machine noise hits both
+        ours.append(run_ours(X, y, params, args.gamma, args.lr, n, args.tol))
+        if have_peer():
+            import torch
+
+            torch.set_num_threads(args.threads)
+            peer.append(run_peer(X, y, params, args.gamma, args.lr, n, args.tol))
+    gemm = dgemm_rate(args.N, args.m)
+    steady = [t.iloc[args.warmup:] for t in ours]
+    t_ours = float(np.median(np.concatenate([t["step_seconds"] for t in steady])))
+    flops = float(np.median(np.concatenate([step_flops(t, args.N, args.d, args.m) for t in steady])))
+    iters = np.concatenate([t["fwd_iter"] + t["adj_iter"] for t in steady])
+    work = np.concatenate([t["fwd_work"] + t["adj_work"] for t in steady])
+    lines = [
+        f"problem: N={args.N} d={args.d} m={args.m} gamma={args.gamma} lr={args.lr} tol={args.tol:g} "
+        f"float64, threads={args.threads}, {args.steps} timed steps after {args.warmup} warm-up, x{args.repeats} alternated",
+        f"{'quantity':44s} {'value':>12s}",
+        f"{'ours: median s / GD step':44s} {t_ours:12.4f}",
+    ]
+    if peer:
+        t_peer = float(np.median(np.concatenate([t["step_seconds"].iloc[args.warmup:] for t in peer])))
+        a, b = ours[0]["train_loss"].to_numpy(), peer[0]["train_loss"].to_numpy()
+        rel = float(np.max(np.abs(a - b) / np.abs(b)))
+        pit = np.concatenate([t["fwd_iter"].iloc[args.warmup:] + t["adj_iter"].iloc[args.warmup:] for t in peer])
+        lines += [
+            f"{'torchdeq: median s / GD step':44s} {t_peer:12.4f}",
+            f"{'ratio ours / torchdeq (target <= 0.25)':44s} {t_ours / t_peer:12.3f}",
+            f"{'loss trajectories: max relative difference':44s} {rel:12.2e}",
+            f"{'torchdeq: fwd + bwd iterations per step':44s} {pit.mean():12.2f}",
+        ]
+    else:
+        lines.append(f"{'torchdeq':44s} {'not installed (pip install -e .[bench])':>12s}")
+    lines += [
+        f"{'ours: useful GFLOP/s':44s} {flops / t_ours / 1e9:12.1f}",
+        f"{'NumPy DGEMM (N,m)x(m,m) GFLOP/s':44s} {gemm:12.1f}",
+        f"{'ours / DGEMM rate (target >= 0.60)':44s} {flops / t_ours / 1e9 / gemm:12.3f}",
+        f"{'ours: fwd + adj iterations, slowest sample':44s} {iters.mean():12.2f}",
+        f"{'ours: fwd + adj work, full-batch iterations':44s} {work.mean():12.2f}",
+    ]
+    print("\n".join(lines))
+
+
+def scaling(args):
+    """Median time per step over m (N fixed) and over N (m fixed); fitted log-log exponents."""
+    def time_step(N, m):
+        X, y, params = problem(N, args.d, m)
+        t = run_ours(X, y, params, args.gamma, args.lr, 3 + args.scaling_steps, args.tol)
+        return float(np.median(t["step_seconds"].iloc[3:])), float((t["fwd_work"] + t["adj_work"]).iloc[3:].mean())
+
+    print(f"{'sweep':6s} {'N':>6s} {'m':>6s} {'s/step':>10s} {'work':>6s} {'s/(work·m²N)·1e9':>18s}")
+    for name, grid in (("m", [(args.N, m) for m in args.m_grid]), ("N", [(N, args.m) for N in args.N_grid])):
+        ts = []
+        for N, m in grid:
+            t, w = time_step(N, m)
+            ts.append(t)
+            print(f"{name:6s} {N:6d} {m:6d} {t:10.4f} {w:6.1f} {t / ((w + 1) * m * m * N) * 1e9:18.3f}")
+        x = np.log([m if name == "m" else N for N, m in grid])
+        slope = np.polyfit(x, np.log(ts), 1)[0]
+        print(f"fitted exponent of time per step in {name}: {slope:.2f} (m²N model: {2 if name == 'm' else 1})")
+
+
+def float32(args):
+    """float32 against float64: speed and loss-trajectory deviation over ``args.f32_steps``."""
+    X, y, params = problem(args.N, args.d, args.m)
+    n = args.f32_steps
+    t64 = run_ours(X, y, params, args.gamma, args.lr, n, args.tol)
+    t32 = run_ours(X, y, params.astype(np.float32), args.gamma, args.lr, n, args.tol32)
+    s64, s32 = np.median(t64["step_seconds"].iloc[5:]), np.median(t32["step_seconds"].iloc[5:])
+    dev = np.abs(t32["train_loss"].to_numpy() - t64["train_loss"].to_numpy()) / t64["train_loss"].to_numpy()
+    w64 = (t64["fwd_work"] + t64["adj_work"]).mean()
+    w32 = (t32["fwd_work"] + t32["adj_work"]).mean()
+    print(f"float64 (tol {args.tol:g}): {s64:.4f} s/step, {w64:.1f} iterations/step")
+    print(f"float32 (tol {args.tol32:g}): {s32:.4f} s/step, {w32:.1f} iterations/step")
+    print(f"speed-up float32 vs float64 (target >= 1.7): {s64 / s32:.2f}  (per iteration: {s64 / (w64 + 1) / (s32 / (w32 + 1)):.2f})")
+    print(f"loss trajectory over {n} steps: max relative deviation {dev.max():.2e}, final {dev[-1]:.2e}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", nargs="?", default="step", choices=("step", "scaling", "float32", "all"))
+    p.add_argument("--N", type=int, default=200)
+    p.add_argument("--d", type=int, default=200)
+    p.add_argument("--m", type=int, default=800)
+    p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--tol", type=float, default=1e-10)
+    p.add_argument("--tol32", type=float, default=1e-5, help="float32 tolerance (1e-10 is below its rounding)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--scaling-steps", type=int, default=6)
+    p.add_argument("--f32-steps", type=int, default=200)
+    p.add_argument("--m-grid", type=int, nargs="+", default=[200, 400, 800, 1600, 3200])
+    p.add_argument("--N-grid", type=int, nargs="+", default=[100, 200, 400, 800, 1600])
+    args = p.parse_args(argv)
+    implicit.set_threads(args.threads)
+    modes = ("step", "scaling", "float32") if args.mode == "all" else (args.mode,)
+    for mode in modes:
+        print(f"== {mode} ==")
+        {"step": headline, "scaling": scaling, "float32": float32}[mode](args)
+
+
+if __name__ == "__main__":
+    main()
