@@ -1,0 +1,49 @@
+# Workflow of the implicit-relu replication (Gao & Gao, arXiv:2205.07463).
+# This file only loads and validates the configuration, includes the stages and names the
+# default target. Stages: workflow/rules/*.smk; scripts: workflow/scripts/; see README.md.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+REPO = Path(workflow.basedir)
+SCHEMA = "workflow/schemas/config.schema.yaml"
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+import wfconfig
+
+# A --configfile replaces the default configuration (no merging); --config key=value still
+# overrides single entries of whichever file is in use.
+if not workflow.overwrite_configfiles:
+
+    configfile: "workflow/config/default.yaml"
+
+
+try:
+    wfconfig.validate(config, REPO / SCHEMA)  # every problem, with its JSON path
+except wfconfig.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+validate(config, SCHEMA)  # snakemake's own check; fills schema defaults
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/plot.smk"
+include: "workflow/rules/claims.smk"
+
+
+rule all:
+    """Default target: every data set, every figure of the enabled experiments, the claims table."""
+    default_target: True
+    input:
+        expand("results/data/{dataset}.npz", dataset=DATASETS),
+        expand("figures/{experiment}.{ext}", experiment=EXPERIMENTS, ext=("png", "pdf")),
+        "results/claims.csv",
+        "results/claims.md",

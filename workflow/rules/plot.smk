@@ -1,0 +1,26 @@
+rule plot:
+    """results/<experiment>.csv → figures/<experiment>.png/.pdf; reads nothing else."""
+    input:
+        csv="results/{experiment}.csv",
+        code="implicit/plotting.py",
+    output:
+        png=report(
+            "figures/{experiment}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"experiment": "{experiment}"},
+        ),
+        pdf="figures/{experiment}.pdf",
+    params:
+        caption=caption,
+    log:
+        "logs/plot/{experiment}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    wildcard_constraints:
+        experiment=alternatives(EXPERIMENTS),
+    conda:
+        ENV
+    script:
+        "../scripts/plot.py"

@@ -1,0 +1,24 @@
+rule train:
+    """One GD run of the run table (any GD experiment): tidy CSV trace + JSON provenance."""
+    input:
+        data=lambda w: f"results/data/{run_row(w)['dataset']}.npz",
+    output:
+        csv="results/runs/{experiment}/{run_id}.csv",
+        json="results/runs/{experiment}/{run_id}.json",
+    params:
+        run=run_params,
+        dataset=lambda w: config["datasets"][run_row(w)["dataset"]],
+        engine=ENGINE_HASH,
+    log:
+        "logs/train/{experiment}/{run_id}.log",
+    benchmark:
+        "results/benchmarks/train/{experiment}/{run_id}.tsv"
+    threads: lambda w: run_row(w)["threads"]
+    resources:
+        mem_mb=lambda w: run_row(w)["mem_mb"],
+    wildcard_constraints:
+        experiment=alternatives(GD_EXPERIMENTS),
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"
