@@ -1,0 +1,152 @@
+"""Bad configurations are refused before any job runs, naming the key, the value and the range.
+
+Table-driven on the validation function the Snakefile calls (fast); tests/test_workflow.py
+runs a subset through `snakemake -n` to check the exit code and the printed message.
+"""
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+import wfconfig  # noqa: E402
+
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+TEST_CONFIG = ROOT / "workflow" / "config" / "test.yaml"
+
+
+def base():
+    return yaml.safe_load(TEST_CONFIG.read_text())
+
+
+def setpath(config, path, value):
+    """Set config[path] where path is "a.b.c" (creating nothing); value DELETE removes the key."""
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+DELETE = object()
+
+# (case id, dotted key, bad value, strings the message must contain)
+BAD = [
+    ("n_train-zero", "datasets.tiny.n_train", 0, ["$.datasets.tiny.n_train", "0 is less than the minimum of 1"]),
+    ("n_test-negative", "datasets.tiny.n_test", -1, ["$.datasets.tiny.n_test", "-1"]),
+    ("d-zero", "datasets.tiny.d", 0, ["$.datasets.tiny.d", "minimum of 1"]),
+    ("d-one", "datasets.tiny.d", 1, ["$.datasets.tiny.d", "d ≥ 2"]),
+    ("d-digits", "datasets.tiny-digits.d", 16, ["$.datasets.tiny-digits.d", "64"]),
+    ("kind-unknown", "datasets.tiny.kind", "mnist", ["$.datasets.tiny.kind", "'mnist'"]),
+    ("noise-range", "datasets.tiny.noise", 2.0, ["$.datasets.tiny.noise", "2.0", "maximum of 1"]),
+    ("param-wrong-kind", "datasets.tiny.teacher_width", 3, ["$.datasets.tiny.teacher_width", "sphere-linear"]),
+    ("data-seed-negative", "datasets.tiny.seed", -3, ["$.datasets.tiny.seed", "-3"]),
+    ("width-zero", "experiments.width.widths", [0, 8], ["$.experiments.width.widths[0]", "0 is less than the minimum of 1"]),
+    ("width-float", "experiments.width.widths", [8.5], ["$.experiments.width.widths[0]", "8.5"]),
+    ("gamma-zero", "experiments.width.gamma", 0, ["$.experiments.width.gamma", "0 is less than or equal to the minimum of 0"]),
+    ("gamma-negative", "experiments.width.gamma", -0.1, ["$.experiments.width.gamma", "-0.1"]),
+    ("gamma-half", "experiments.width.gamma", 0.5, ["$.experiments.width.gamma", "0.5", "ρ(A)", "well-posed"]),
+    ("gamma-ill-posed", "experiments.width.gamma", 0.7, ["$.experiments.width.gamma", "0.7", "ρ(A)", "'gamma' experiment"]),
+    ("gammas-zero", "experiments.gamma.gammas", [0.1, 0], ["$.experiments.gamma.gammas[1]", "minimum of 0"]),
+    ("m-zero", "experiments.gamma.m", 0, ["$.experiments.gamma.m", "0 is less than the minimum of 1"]),
+    ("lr-word", "training.lr", "fast", ["$.training.lr", "'fast'", "auto"]),
+    ("lr-zero", "training.lr", 0, ["$.training.lr", "0", "auto"]),
+    ("lr-negative-override", "experiments.width.lr", -1e-3, ["$.experiments.width.lr", "-0.001"]),
+    ("steps-zero", "training.steps", 0, ["$.training.steps", "0 is less than the minimum of 1"]),
+    ("steps-float", "training.steps", 2.5, ["$.training.steps", "2.5 is not of type 'integer'"]),
+    ("steps-override-zero", "experiments.width.steps", 0, ["$.experiments.width.steps", "minimum of 1"]),
+    ("tol-one", "training.tol", 1.0, ["$.training.tol", "1.0 is greater than or equal to the maximum of 1"]),
+    ("tol-zero", "training.tol", 0.0, ["$.training.tol", "0.0 is less than or equal to the minimum of 0"]),
+    ("max-iter-zero", "training.max_iter", 0, ["$.training.max_iter", "minimum of 1"]),
+    ("threads-zero", "training.threads", 0, ["$.training.threads", "minimum of 1"]),
+    ("trainable-unknown", "training.trainable", ["A", "B"], ["$.training.trainable[1]", "'B'"]),
+    ("trainable-empty", "training.trainable", [], ["$.training.trainable", "[]"]),
+    ("method-unknown", "training.method", "newton", ["$.training.method", "'newton'"]),
+    ("seed-negative", "experiments.width.seeds", [-1], ["$.experiments.width.seeds[0]", "-1"]),
+    ("seed-text", "experiments.width.seeds", ["a"], ["$.experiments.width.seeds[0]", "'a'"]),
+    ("seeds-empty", "experiments.width.seeds", [], ["$.experiments.width.seeds", "[]"]),
+    ("experiment-unknown", "experiments.wdith", {"datasets": ["tiny"], "seeds": [0]}, ["$.experiments", "'wdith'"]),
+    ("experiment-typo-key", "experiments.width.gama", 0.1, ["$.experiments.width", "'gama'"]),
+    ("dataset-undefined", "experiments.width.datasets", ["nope"], ["$.experiments.width.datasets[0]", "'nope'"]),
+    ("training-missing", "training", DELETE, ["$", "'training' is a required property"]),
+    ("name-traversal", "new-dataset:../x", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'../x'", "does not match"]),
+    ("name-shell", "new-dataset:x;rm -rf ~", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'x;rm -rf ~'", "does not match"]),
+    ("name-upper", "new-dataset:Tiny", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'Tiny'"]),
+]
+
+
+def mutate(key, value):
+    config = base()
+    if key.startswith("new-dataset:"):
+        config["datasets"][key.split(":", 1)[1]] = value  # the name may hold dots and slashes
+        return config
+    return setpath(config, key, value)
+
+
+@pytest.mark.parametrize("key,value,expected", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_config_is_refused_naming_the_key(key, value, expected):
+    with pytest.raises(wfconfig.ConfigError) as err:
+        wfconfig.validate(mutate(key, value), SCHEMA)
+    for text in expected:
+        assert text in str(err.value)
+
+
+def test_table_has_enough_cases():
+    assert len(BAD) >= 15
+
+
+@pytest.mark.parametrize("name", ["default", "paper", "test"])
+def test_shipped_configs_are_valid(name):
+    wfconfig.validate(yaml.safe_load((ROOT / "workflow" / "config" / f"{name}.yaml").read_text()), SCHEMA)
+
+
+def test_ill_posed_gamma_allowed_in_gamma_experiment():
+    config = setpath(base(), "experiments.gamma.gammas", [0.1, 0.5, 0.8, 3.0])
+    wfconfig.validate(config, SCHEMA)
+    rows = [r for (e, _), r in wfconfig.run_table(config).items() if e == "gamma"]
+    assert {r["gamma"] for r in rows} == {0.1, 0.5, 0.8, 3.0}
+    assert all(r["max_rho"] == float("inf") for r in rows)
+
+
+def test_every_problem_is_listed():
+    config = setpath(setpath(base(), "training.steps", 0), "datasets.tiny.n_train", 0)
+    with pytest.raises(wfconfig.ConfigError) as err:
+        wfconfig.validate(config, SCHEMA)
+    assert "$.training.steps" in str(err.value) and "$.datasets.tiny.n_train" in str(err.value)
+
+
+def test_run_table_rows():
+    config = base()
+    table = wfconfig.run_table(config)
+    w = config["experiments"]["width"]
+    width_rows = [r for (e, _), r in table.items() if e == "width"]
+    assert len(width_rows) == len(w["widths"]) * len(w["seeds"]) * len(w["datasets"])
+    row = table[("width", "tiny_m8_g0.1_s0")]
+    assert row | {"mem_mb": 0} == row | {
+        "experiment": "width", "dataset": "tiny", "N": 12, "n_test": 8, "d": 5, "m": 8, "gamma": 0.1,
+        "seed": 0, "lr": "auto", "steps": 15, "trainable": "A+W+u+v", "max_rho": 1.0, "mem_mb": 0,
+    }
+    # overrides in an experiment block win over `training`
+    assert {r["steps"] for r in width_rows} == {15}
+    config["experiments"]["width"]["steps"] = 7
+    assert {r["steps"] for (e, _), r in wfconfig.run_table(config).items() if e == "width"} == {7}
+
+
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "x;rm", "a b", "$(id)", "`id`", ""])
+def test_run_id_pattern_refuses_unsafe_names(run_id):
+    import re
+
+    assert not re.fullmatch(wfconfig.RUN_ID_RE, run_id)
+    assert not re.fullmatch(wfconfig.NAME_RE, run_id)
+
+
+def test_mem_estimate_grows_with_size():
+    assert wfconfig.mem_mb(4000, 2000, 784) > wfconfig.mem_mb(128, 128, 16) >= 400
