@@ -173,8 +173,9 @@ def edited(path: Path, check):
         path.write_text(text)
 
 
-def test_engine_edit_reruns_training(done):
-    jobs = edited(done / "implicit/solver.py", lambda: planned(done, "--configfile", TEST_CONFIG))
+@pytest.mark.parametrize("source", ["implicit/solver.py", "workflow/scripts/gdrun.py"])
+def test_engine_edit_reruns_training(done, source):
+    jobs = edited(done / source, lambda: planned(done, "--configfile", TEST_CONFIG))
     assert jobs.get("train") == len(run_table()) and "data" not in jobs
     # the dependency is on content: with the text restored, nothing is left to do
     assert planned(done, "--configfile", TEST_CONFIG) == {}

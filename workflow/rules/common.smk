@@ -19,10 +19,12 @@ def alternatives(names):
 
 
 # Code dependencies as params: a job reruns when a module it imports changes (content, not
-# mtime). Training imports the package (__init__.py and what it imports) and data.py;
-# plotting.py, analysis.py and kernels.py (unless __init__ starts importing them) are not in it.
+# mtime). Training imports the package (__init__.py and what it imports), data.py and
+# scripts/gdrun.py; plotting.py, analysis.py and kernels.py (unless __init__ starts
+# importing them) are not among them. (Snakemake itself reruns a job whose `script:` file
+# has a newer mtime.)
 ENGINE_SOURCES = wfconfig.local_imports(REPO / "implicit" / "__init__.py", REPO / "implicit" / "data.py")
-ENGINE_HASH = wfconfig.source_hash(ENGINE_SOURCES)
+ENGINE_HASH = wfconfig.source_hash(ENGINE_SOURCES + [REPO / "workflow" / "scripts" / "gdrun.py"])
 DATA_HASH = wfconfig.source_hash(wfconfig.local_imports(REPO / "implicit" / "data.py"))
 
 
