@@ -33,16 +33,31 @@ def _figure(nrows: int, ncols: int, width=4.2, height=3.4):
     return fig, np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
 
 
-def _lines(ax, df, y, hue, order, *, log=False, legend=False, **kw):
-    """Mean over seeds of ``y`` vs step per ``hue`` level, with the min–max band."""
-    palette = dict(zip(order, sns.color_palette("viridis", len(order))))
-    ok = df[~df["failure"].astype(bool) & np.isfinite(df[y])]
-    sns.lineplot(data=ok, x="step", y=y, hue=hue, hue_order=order, palette=palette, estimator="mean",
+def _grid(df: pd.DataFrame, draw) -> Figure:
+    """A 2×2 block of panels per data set; ``draw(axes, name, rows)`` fills one block."""
+    datasets = sorted(df["dataset"].unique())
+    fig, axes = _figure(2 * len(datasets), 2)
+    for i, name in enumerate(datasets):
+        draw(axes[2 * i:2 * i + 2].ravel(), name, df[df["dataset"] == name].copy())
+    return fig
+
+
+def _levels(d, col, fmt):
+    """Label each row's ``col`` value with ``fmt`` in a new column "level"; return (order, palette)."""
+    label = {v: fmt(v) for v in sorted(d[col].unique())}
+    d["level"] = d[col].map(label)
+    order = list(label.values())
+    return order, dict(zip(order, sns.color_palette("viridis", len(order))))
+
+
+def _lines(ax, d, y, order, palette, *, log=False, legend=False, **kw):
+    """Mean over seeds of ``y`` vs step per level, with the min–max band (failure rows left out)."""
+    ok = d[~d["failure"].astype(bool) & np.isfinite(d[y])]
+    sns.lineplot(data=ok, x="step", y=y, hue="level", hue_order=order, palette=palette, estimator="mean",
                  errorbar=BAND, ax=ax, legend=legend, linewidth=1.2, **kw)
     ax.set(xlabel=LABELS["step"], ylabel=LABELS[y])
     if log:
         ax.set_yscale("log")
-    return palette
 
 
 def _one(df, col):
@@ -58,9 +73,9 @@ def _title(ax, name, d, swept):
                  f"{d['seed'].nunique()} seeds (mean, min–max band)", fontsize="medium", loc="left")
 
 
-def _rho_panel(ax, d, hue, order, palette):
-    _lines(ax, d, "rho", hue, order)
-    _mark_failures(ax, d, hue, palette)
+def _rho_panel(ax, d, order, palette):
+    _lines(ax, d, "rho", order, palette)
+    _mark_failures(ax, d, palette)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.text(0.02, 1.0, "ρ = 1: contraction bound", transform=ax.get_yaxis_transform(),
             va="bottom", fontsize="small", color="grey")
@@ -69,61 +84,53 @@ def _rho_panel(ax, d, hue, order, palette):
 
 def plot_width(df: pd.DataFrame) -> Figure:
     """Per data set: train and test loss, ρ(A(k)) and the relative weight change vs iteration, one curve per width m."""
-    datasets = sorted(df["dataset"].unique())
-    fig, axes = _figure(2 * len(datasets), 2)
-    for i, name in enumerate(datasets):
-        (a, b), (c, e) = axes[2 * i], axes[2 * i + 1]
-        d = df[df["dataset"] == name].copy()
+    def draw(axes, name, d):
         N = int(d["N"].iloc[0])
-        label = {m: f"m = {m} (m/N = {m / N:g})" for m in sorted(d["m"].unique())}
-        d["width"] = d["m"].map(label)
-        order = list(label.values())
-        palette = _lines(a, d, "train_loss", "width", order, log=True, legend=True)
-        a.legend(title="width", fontsize="small")
-        _lines(b, d, "test_loss", "width", order, log=True)
-        _rho_panel(c, d, "width", order, palette)
-        _lines(e, d, "rel_change_W", "width", order, log=True)
-        _lines(e, d, "rel_change_A", "width", order, log=True, linestyle="--")
-        e.text(0.98, 0.03, "solid: W,  dashed: A", transform=e.transAxes, ha="right", fontsize="small")
-        _title(a, name, d, "m")
+        order, palette = _levels(d, "m", lambda m: f"m = {m} (m/N = {m / N:g})")
+        _lines(axes[0], d, "train_loss", order, palette, log=True, legend=True)
+        axes[0].legend(title="width", fontsize="small")
+        _lines(axes[1], d, "test_loss", order, palette, log=True)
+        _rho_panel(axes[2], d, order, palette)
+        _lines(axes[3], d, "rel_change_W", order, palette, log=True)
+        _lines(axes[3], d, "rel_change_A", order, palette, log=True, linestyle="--")
+        axes[3].text(0.98, 0.03, "solid: W,  dashed: A", transform=axes[3].transAxes, ha="right", fontsize="small")
+        _title(axes[0], name, d, "m")
+
+    fig = _grid(df, draw)
     fig.suptitle(f"Width sweep: wider implicit networks train faster, ρ(A) stays put (GD, lr = {df['lr_config'].iloc[0]})")
     return fig
 
 
 def plot_gamma(df: pd.DataFrame) -> Figure:
     """Per data set: train loss, forward iterations and ρ vs iteration per γ; failed fraction per γ."""
-    datasets = sorted(df["dataset"].unique())
-    fig, axes = _figure(2 * len(datasets), 2)
-    for i, name in enumerate(datasets):
-        (a, b), (c, e) = axes[2 * i], axes[2 * i + 1]
-        d = df[df["dataset"] == name].copy()
-        label = {g: f"{g:g}" for g in sorted(d["gamma"].unique())}
-        d["γ"] = d["gamma"].map(label)
-        order = list(label.values())
-        palette = _lines(a, d, "train_loss", "γ", order, log=True, legend=True)
-        a.legend(title="γ", fontsize="small", ncols=2)
-        _lines(b, d, "fwd_iter", "γ", order, log=True)
-        _rho_panel(c, d, "γ", order, palette)
-        _failed_fraction(e, d, order, palette)
-        _title(a, name, d, "gamma")
+    def draw(axes, name, d):
+        order, palette = _levels(d, "gamma", lambda g: f"{g:g}")
+        _lines(axes[0], d, "train_loss", order, palette, log=True, legend=True)
+        axes[0].legend(title="γ", fontsize="small", ncols=2)
+        _lines(axes[1], d, "fwd_iter", order, palette, log=True)
+        _rho_panel(axes[2], d, order, palette)
+        _failed_fraction(axes[3], d, order, palette)
+        _title(axes[0], name, d, "gamma")
+
+    fig = _grid(df, draw)
     fig.suptitle("γ sweep: solver cost grows with γ; runs fail once the forward solve stops converging (× = failing step)")
     return fig
 
 
-def _mark_failures(ax, d, hue, palette):
+def _mark_failures(ax, d, palette):
     """An × at (failing step, ρ) of every run that stopped early."""
-    fail = d[d["failure"].astype(bool)]
-    for _, r in fail.iterrows():
-        ax.scatter(r["step"], r["rho"], marker="x", s=40, color=palette[r[hue]], zorder=5)
+    for _, r in d[d["failure"].astype(bool)].iterrows():
+        ax.scatter(r["step"], r["rho"], marker="x", s=40, color=palette[r["level"]], zorder=5)
 
 
 def _failed_fraction(ax, d, order, palette):
+    """Bar per level: fraction of its runs that stopped early, annotated with counts and mean ρ(A(0))."""
     runs = d.drop_duplicates("run_id")
-    frac = runs.groupby("γ")["status"].apply(lambda s: float((s != "completed").mean())).reindex(order)
-    n_failed = runs.groupby("γ")["status"].apply(lambda s: int((s != "completed").sum())).reindex(order)
-    n_runs = runs.groupby("γ").size().reindex(order)
+    n_failed = (runs["status"] != "completed").groupby(runs["level"]).sum().reindex(order)
+    n_runs = runs.groupby("level").size().reindex(order)
+    frac = n_failed / n_runs
     ax.bar(order, frac.values, color=[palette[g] for g in order])
-    rho0 = d[d["step"] == 0].groupby("γ")["rho"].mean().reindex(order)
+    rho0 = d[d["step"] == 0].groupby("level")["rho"].mean().reindex(order)
     for i, g in enumerate(order):
         ax.text(i, frac[g] + 0.02, f"{n_failed[g]}/{n_runs[g]}  ρ₀={rho0[g]:.2f}", rotation=90,
                 ha="center", va="bottom", fontsize="x-small")
