@@ -55,12 +55,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .files import atomic_output
 
 __all__ = [
     "DEFAULT_MIN_ANGLE_DEG",
@@ -750,26 +751,13 @@ def save_npz(path, ds: Dataset) -> None:
     directory which is fsync'ed and then ``os.replace``-d onto ``path``; on any
     error the temporary file is removed and ``path`` is left as it was.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "X_train": ds.X_train, "y_train": ds.y_train,
         "X_test": ds.X_test, "y_test": ds.y_test,
         "name": np.array(ds.name), "info": np.array(json.dumps(_jsonable(ds.info), sort_keys=True)),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_arrays(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_output(path, fsync=True) as tmp, open(tmp, "wb") as f:
+        _write_arrays(f, arrays)
 
 
 def load_dataset(path) -> Dataset:
