@@ -62,7 +62,8 @@ def train(
     forward/adjoint iterations (slowest sample), work (sample-iterations / N) and residuals
     of that step (``extrapolate``: warm starts extrapolated along the trajectory, see
     :class:`WarmStart`), ‖A−A(0)‖_F/‖A(0)‖_F and the same
-    for W, and cumulative wall seconds.  ``trace.attrs`` holds ``lr``, ``status``
+    for W, and cumulative wall seconds.  ``trace.attrs`` holds ``lr`` (NaN if the run failed
+    before "auto" was resolved), ``status``
     ("completed" or "stopped") and ``reason``.  The run stops early, keeping the rows of the
     good steps, when the loss is not finite, a solve does not converge, or ρ ≥ ``max_rho``
     (pass ``max_rho=np.inf`` to study ill-posed γ).
@@ -124,6 +125,7 @@ def train(
         status, reason = "stopped", f"at step {k}: {exc}"
     columns = list(TRACE_COLUMNS) + (list(GRAM_COLUMNS) if track_gram else [])
     trace = pd.DataFrame(rows, columns=columns)
+    lr = lr if isinstance(lr, float) else float("nan")  # "auto" not resolved: failed before
     trace.attrs.update(lr=lr, status=status, reason=reason, trainable=trainable)
     return theta, trace
 

@@ -67,7 +67,9 @@ def _with_run_columns(trace, run, ds, lr, status, reason) -> pd.DataFrame:
     }
     head = pd.DataFrame({k: [v] * n for k, v in values.items()})
     head["failure"] = np.arange(n) == n - 1 if status != "completed" else False
-    trace = trace.reset_index(drop=True)
+    # wall time varies between reruns; it goes to the JSON sidecar so that the same config
+    # gives a byte-identical CSV
+    trace = trace.drop(columns="seconds").reset_index(drop=True)
     trace["step"] = trace["step"].astype(int)
     return pd.concat([head, trace], axis=1)[list(RUN_COLUMNS) + list(trace.columns)]
 
