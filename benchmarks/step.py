@@ -3,6 +3,7 @@
     python -m benchmarks.step                 # the headline table (issue targets)
     python -m benchmarks.step scaling         # time per step against m and against N
     python -m benchmarks.step float32         # float32 against float64 over 200 steps
+    python -m benchmarks.step solvers         # iterations per step: cold / warm / Anderson
 
 Everything in one table is measured in one process, alternating the codes, because the
 machines are shared and noisy: ratios are meaningful, absolute times less so.  The peer
@@ -194,9 +195,45 @@ def float32(args):
     print(f"loss trajectory over {n} steps: max relative deviation {dev.max():.2e}, final {dev[-1]:.2e}")
 
 
+def solvers(args):
+    """Forward + adjoint iterations per GD step for the solver variants (steps 5..end)."""
+    from implicit.gradients import WarmStart, evaluate
+
+    X, y, params = problem(args.N, args.d, args.m)
+    n = args.warmup + args.steps
+
+    def cold(method):
+        theta, rows = params.copy(), []
+        for _ in range(n):
+            ws = WarmStart()  # fresh each step: no warm start
+            ev = evaluate(theta, X, y, args.gamma, tol=args.tol, warm_start=ws, method=method)
+            rows.append((ws.fwd_iter, ws.adj_iter, ws.fwd_work, ws.adj_work))
+            theta.axpy(-args.lr, ev.grads)
+        return np.array(rows[args.warmup:], dtype=float)
+
+    def warm(**kw):
+        t = run_ours(X, y, params, args.gamma, args.lr, n, args.tol, **kw).iloc[args.warmup:]
+        return t[["fwd_iter", "adj_iter", "fwd_work", "adj_work"]].to_numpy(dtype=float)
+
+    variants = {
+        "cold, plain": lambda: cold("fixed-point"),
+        "cold, Anderson": lambda: cold("anderson"),
+        "warm (last solution), plain": lambda: warm(extrapolate=False),
+        "warm (last solution), Anderson": lambda: warm(extrapolate=False, method="anderson"),
+        "warm + extrapolated (default), plain": lambda: warm(),
+    }
+    print(f"{'variant':40s} {'fwd':>6s} {'adj':>6s} {'fwd+adj':>8s} {'work':>6s}   (iterations per GD step;"
+          " work = sample-iterations / N)")
+    for name, fn in variants.items():
+        t0 = time.perf_counter()
+        a = fn().mean(axis=0)
+        sec = (time.perf_counter() - t0) / args.steps
+        print(f"{name:40s} {a[0]:6.2f} {a[1]:6.2f} {a[0] + a[1]:8.2f} {a[2] + a[3]:6.2f}   {sec:.3f} s/step")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", default="step", choices=("step", "scaling", "float32", "all"))
+    p.add_argument("mode", nargs="?", default="step", choices=("step", "scaling", "float32", "solvers", "all"))
     p.add_argument("--N", type=int, default=200)
     p.add_argument("--d", type=int, default=200)
     p.add_argument("--m", type=int, default=800)
@@ -214,10 +251,10 @@ def main(argv=None):
     p.add_argument("--N-grid", type=int, nargs="+", default=[100, 200, 400, 800, 1600])
     args = p.parse_args(argv)
     implicit.set_threads(args.threads)
-    modes = ("step", "scaling", "float32") if args.mode == "all" else (args.mode,)
+    modes = ("step", "solvers", "scaling", "float32") if args.mode == "all" else (args.mode,)
     for mode in modes:
         print(f"== {mode} ==")
-        {"step": headline, "scaling": scaling, "float32": float32}[mode](args)
+        {"step": headline, "scaling": scaling, "float32": float32, "solvers": solvers}[mode](args)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def train(
     of that step (``extrapolate``: warm starts extrapolated along the trajectory, see
     :class:`WarmStart`), ‖A−A(0)‖_F/‖A(0)‖_F and the same
     for W, and cumulative wall seconds.  ``trace.attrs`` holds ``lr`` (NaN if the run failed
-    before "auto" was resolved), ``status``
+    before "auto" was resolved), ``dtype``, ``status``
     ("completed" or "stopped") and ``reason``.  The run stops early, keeping the rows of the
     good steps, when the loss is not finite, a solve does not converge, or ρ ≥ ``max_rho``
     (pass ``max_rho=np.inf`` to study ill-posed γ).
@@ -126,7 +126,7 @@ def train(
     columns = list(TRACE_COLUMNS) + (list(GRAM_COLUMNS) if track_gram else [])
     trace = pd.DataFrame(rows, columns=columns)
     lr = lr if isinstance(lr, float) else float("nan")  # "auto" not resolved: failed before
-    trace.attrs.update(lr=lr, status=status, reason=reason, trainable=trainable)
+    trace.attrs.update(lr=lr, status=status, reason=reason, trainable=trainable, dtype=str(params.dtype))
     return theta, trace
 
 
