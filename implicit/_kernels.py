@@ -19,10 +19,10 @@ import numpy as np
 
 
 @nb.njit(cache=True)
-def relu_map(P, Phi, Z, Zout, res):
-    """Forward step of z = σ(γ̃Az + φ) given the product P ← Z (γ̃A)ᵀ.
+def relu_map(P, Phi, Z, Zout, res, scale):
+    """Forward step of z = σ(γ̃Az + φ) given the product P ← ZAᵀ and scale = γ̃.
 
-    In place: P ← P + Φ (the pre-activation), Zout ← max(P, 0),
+    In place: P ← scale·P + Φ (the pre-activation), Zout ← max(P, 0),
     res[j] ← ‖Zout[j] − Z[j]‖₂ (the fixed-point residual of Z, per sample).
     ``Zout`` may be ``Z`` itself.  Shapes: P, Phi, Z, Zout (N, m); res (N,).
     """
@@ -30,7 +30,7 @@ def relu_map(P, Phi, Z, Zout, res):
     for j in range(N):
         acc = 0.0
         for i in range(m):
-            p = P[j, i] + Phi[j, i]
+            p = scale * P[j, i] + Phi[j, i]
             P[j, i] = p
             znew = p if p > 0.0 else 0.0
             diff = znew - Z[j, i]
@@ -40,17 +40,17 @@ def relu_map(P, Phi, Z, Zout, res):
 
 
 @nb.njit(cache=True)
-def adjoint_map(T, u, K, Kout, res):
+def adjoint_map(T, u, K, Kout, res, scale):
     """Adjoint step of K = u1ᵀ + γ̃Aᵀ(D⊙K) (one sample per row: k_j = u + γ̃Aᵀ(d_j⊙k_j)).
 
-    Given T ← (D⊙K)(γ̃A):  Kout[j] ← u + T[j],  res[j] ← ‖Kout[j] − K[j]‖₂.
+    Given T ← (D⊙K)A and scale = γ̃:  Kout[j] ← u + scale·T[j],  res[j] ← ‖Kout[j] − K[j]‖₂.
     ``Kout`` may be ``K``.  Shapes: T, K, Kout (N, m); u (m,); res (N,).
     """
     N, m = T.shape
     for j in range(N):
         acc = 0.0
         for i in range(m):
-            knew = u[i] + T[j, i]
+            knew = u[i] + scale * T[j, i]
             diff = knew - K[j, i]
             acc += diff * diff
             Kout[j, i] = knew
@@ -104,17 +104,17 @@ def same_mask_rows(P1, P2):
 
 
 @nb.njit(cache=True)
-def flip_correction(Pold, Pnew, Kold, Ag, K0):
-    """K0[j] += ±Kold[j,i]·Ag[i] for every unit whose mask 1[P > 0] changed (+ if it opened).
+def flip_correction(Pold, Pnew, Kold, A, scale, K0):
+    """K0[j] += ±scale·Kold[j,i]·A[i] for every unit whose mask 1[P > 0] changed (+ if it opened).
 
-    The first-order change of k_j = u + Σ_i d_ji k_ji (γ̃A)[i,:] when d_ji flips; O(m) per
-    flip.  Shapes: Pold, Pnew, Kold, K0 (N, m); Ag = γ̃A (m, m).
+    The first-order change of k_j = u + Σ_i d_ji k_ji γ̃A[i,:] when d_ji flips (scale = γ̃);
+    O(m) per flip.  Shapes: Pold, Pnew, Kold, K0 (N, m); A (m, m).
     """
     N, m = Pold.shape
     for j in range(N):
         for i in range(m):
             now = Pnew[j, i] > 0.0
             if now != (Pold[j, i] > 0.0):
-                s = Kold[j, i] if now else -Kold[j, i]
+                s = scale * Kold[j, i] if now else -scale * Kold[j, i]
                 for l in range(m):
-                    K0[j, l] += s * Ag[i, l]
+                    K0[j, l] += s * A[i, l]

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _kernels
 from .params import BLOCKS, Params, check_trainable
-from .solver import Equilibrium, adjoint, check_inputs, equilibrium, scaled_A
+from .solver import Equilibrium, adjoint, check_inputs, equilibrium
 
 
 @dataclass
@@ -62,8 +62,8 @@ class WarmStart:
             return 2.0 * self.Z - Zp
         return self.Z
 
-    def start_K(self, u, P, Ag):
-        """Starting point of the next adjoint solve at masks 1[P > 0], or None."""
+    def start_K(self, params, gamma, P):
+        """Starting point of the next adjoint solve of θ = ``params`` at masks 1[P > 0], or None."""
         if self.K is None or self.K.shape != P.shape or "P" not in self._prev:
             return None
         Pk, uk = self._prev["P"], self._prev["u"]
@@ -72,9 +72,9 @@ class WarmStart:
         if self.extrapolate and Kp is not None and Kp.shape == P.shape:
             smooth = _kernels.same_mask_rows(Pk, self._prev["P_old"])
             K0[smooth] += K0[smooth] - (Kp[smooth] - self._prev["u_old"])
-        K0 += u
+        K0 += params.u
         if self.extrapolate:
-            _kernels.flip_correction(Pk, P, self.K, Ag, K0)
+            _kernels.flip_correction(Pk, P, self.K, params.A, gamma / np.sqrt(params.m), K0)
         return K0
 
     def store_Z(self, eq):
@@ -124,7 +124,7 @@ def unit_adjoint(params, gamma, eq: Equilibrium, *, tol=1e-10, weights=None, war
     otherwise the :class:`WarmStart`'s prediction.
     """
     if k0 is None and warm_start is not None:
-        k0 = warm_start.start_K(params.u, eq.P, scaled_A(params, gamma))
+        k0 = warm_start.start_K(params, gamma, eq.P)
     sol = adjoint(params, gamma, eq.P, tol=tol, k0=k0, weights=weights, **_solver_kw(solver))
     if warm_start is not None:
         warm_start.store_K(sol.x, params.u, eq.P)

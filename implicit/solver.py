@@ -2,8 +2,8 @@
 
 Layout: every (N, m) array holds one sample per row (C order), i.e. the SPEC's m×N
 "samples as columns" matrices stored column-major.  Users therefore get samples along
-axis 0, and the large products are plain BLAS-3 calls: Z(γ̃A)ᵀ for the forward map and
-(D⊙K)(γ̃A) for the adjoint.
+axis 0, and the large products are plain BLAS-3 calls: ZAᵀ for the forward map and (D⊙K)A
+for the adjoint (γ̃ is applied in the fused element-wise pass, so A is never copied).
 
 Forward (SPEC §2):  z = f(z) = σ(γ̃Az + φ),        γ̃ = γ/√m, φ = σ(Wx)/√m.
 Adjoint (SPEC §3):  k = u + γ̃Aᵀ(d ⊙ k),           d = 1[γ̃Az + φ > 0]  (unit residual).
@@ -128,12 +128,12 @@ def equilibrium(
     Q, Phi = features(params, X)
     Z = _start(z0, Phi.shape, Phi.dtype, "z0")
     P = np.empty_like(Phi)
-    At = scaled_A(params, gamma).T  # (γ̃A)ᵀ, an F-ordered view: BLAS reads it transposed
+    At, scale = params.A.T, gamma / np.sqrt(params.m)  # Aᵀ is an F-ordered view: BLAS reads it transposed
 
     def apply(x, out, n):
         np.matmul(x[:n], At, out=P[:n])
         res = np.empty(n, dtype=x.dtype)
-        _kernels.relu_map(P[:n], Phi[:n], x[:n], out[:n], res)
+        _kernels.relu_map(P[:n], Phi[:n], x[:n], out[:n], res, scale)
         return res
 
     sol = iterate(apply, Z, rows=(P, Phi, Q), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
@@ -171,16 +171,16 @@ def adjoint(
     K = _start(k0, P.shape, P.dtype, "k0")
     if k0 is None:
         K[:] = params.u  # the first term of the Neumann series
-    Ag = scaled_A(params, gamma)
+    scale = gamma / np.sqrt(params.m)
     M = np.empty_like(K)
     T = np.empty_like(K)
     P = P.copy()  # permuted alongside K by the active-set iteration
 
     def apply(x, out, n):
         _kernels.mask_positive(P[:n], x[:n], M[:n])
-        np.matmul(M[:n], Ag, out=T[:n])
+        np.matmul(M[:n], params.A, out=T[:n])
         res = np.empty(n, dtype=x.dtype)
-        _kernels.adjoint_map(T[:n], params.u, x[:n], out[:n], res)
+        _kernels.adjoint_map(T[:n], params.u, x[:n], out[:n], res, scale)
         return res
 
     sol = iterate(apply, K, rows=(P,), weights=weights, tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
@@ -296,11 +296,6 @@ class _Anderson:
                 x[bad] = self.g[bad]
         self.res_prev = res
         return res
-
-
-def scaled_A(params: Params, gamma: float) -> np.ndarray:
-    """γ̃A = (γ/√m) A, C-contiguous (m, m)."""
-    return params.A * (gamma / np.sqrt(params.m))
 
 
 def gamma_rho(params: Params, gamma: float) -> float:

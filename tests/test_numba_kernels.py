@@ -27,15 +27,16 @@ def tol(dtype):
 
 
 # -- NumPy references ----------------------------------------------------------------------
-def np_relu_map(P, Phi, Z):
-    Pn = P + Phi
+def np_relu_map(P, Phi, Z, scale=1.0):
+    # the kernel multiplies by the float64 scale, so float32 inputs are summed in float64
+    Pn = (scale * P.astype(np.float64) + Phi).astype(P.dtype)
     Zn = np.where(Pn > 0, Pn, 0).astype(P.dtype)
     res = np.sqrt(np.sum((Zn.astype(np.float64) - Z.astype(np.float64)) ** 2, axis=1))
     return Pn, Zn, res
 
 
-def np_adjoint_map(T, u, K):
-    Kn = u[None, :] + T
+def np_adjoint_map(T, u, K, scale=1.0):
+    Kn = (u[None, :] + scale * T.astype(np.float64)).astype(T.dtype)
     res = np.sqrt(np.sum((Kn.astype(np.float64) - K.astype(np.float64)) ** 2, axis=1))
     return Kn, res
 
@@ -55,16 +56,17 @@ def np_input_adjoint(Q, M, v, r, scale):
 # -- tests -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_relu_map(dtype, shape):
+@pytest.mark.parametrize("scale", [1.0, 0.37])
+def test_relu_map(dtype, shape, scale):
     P, Phi, Z = rand(shape, dtype, 1), rand(shape, dtype, 2), np.abs(rand(shape, dtype, 3))
-    # plant exact cancellations P + Phi == 0: must give z = 0
-    P.flat[1::4] = -Phi.flat[1::4]
-    Pn_ref, Zn_ref, res_ref = np_relu_map(P, Phi, Z)
+    if scale == 1.0:  # plant exact cancellations P + Phi == 0: must give z = 0
+        P.flat[1::4] = -Phi.flat[1::4]
+    Pn_ref, Zn_ref, res_ref = np_relu_map(P, Phi, Z, scale)
     assert np.any(Pn_ref == 0)
     Pk, Zout, res = P.copy(), np.full(shape, np.nan, dtype), np.full(shape[0], np.nan, dtype)
     Z_before = Z.copy()
-    _kernels.relu_map(Pk, Phi, Z, Zout, res)
-    np.testing.assert_array_equal(Pk, Pn_ref)          # P updated in place to P + Φ
+    _kernels.relu_map(Pk, Phi, Z, Zout, res, scale)
+    np.testing.assert_array_equal(Pk, Pn_ref)          # P updated in place to scale·P + Φ
     np.testing.assert_array_equal(Zout, Zn_ref)        # Zout = σ(P + Φ)
     assert not np.any(np.signbit(Zout))               # no −0 leaks out of the ReLU
     np.testing.assert_array_equal(Z, Z_before)         # Z untouched when Zout is separate
@@ -78,7 +80,7 @@ def test_relu_map_in_place_alias(dtype):
     P, Phi, Z = rand(shape, dtype, 4), rand(shape, dtype, 5), np.abs(rand(shape, dtype, 6))
     Pn_ref, Zn_ref, res_ref = np_relu_map(P, Phi, Z)
     res = np.empty(shape[0], dtype)
-    _kernels.relu_map(P, Phi, Z, Z, res)  # Zout is Z
+    _kernels.relu_map(P, Phi, Z, Z, res, 1.0)  # Zout is Z
     np.testing.assert_array_equal(Z, Zn_ref)
     np.testing.assert_array_equal(P, Pn_ref)
     np.testing.assert_allclose(res, res_ref, **tol(dtype))  # residual against the OLD Z
@@ -86,19 +88,20 @@ def test_relu_map_in_place_alias(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alias", [False, True])
-def test_adjoint_map(dtype, alias):
+@pytest.mark.parametrize("scale", [1.0, 0.37])
+def test_adjoint_map(dtype, alias, scale):
     shape = (5, 9)
     T, K, u = rand(shape, dtype, 7), rand(shape, dtype, 8), rand((shape[1],), dtype, 9)
-    Kn_ref, res_ref = np_adjoint_map(T, u, K)
+    Kn_ref, res_ref = np_adjoint_map(T, u, K, scale)
     res = np.empty(shape[0], dtype)
     T_before = T.copy()
     if alias:
-        _kernels.adjoint_map(T, u, K, K, res)
+        _kernels.adjoint_map(T, u, K, K, res, scale)
         out = K
     else:
         out = np.full(shape, np.nan, dtype)
         K_before = K.copy()
-        _kernels.adjoint_map(T, u, K, out, res)
+        _kernels.adjoint_map(T, u, K, out, res, scale)
         np.testing.assert_array_equal(K, K_before)
     np.testing.assert_array_equal(out, Kn_ref)
     np.testing.assert_array_equal(T, T_before)
@@ -144,6 +147,31 @@ def test_input_adjoint(dtype, shape):
     M2 = M.copy()
     _kernels.input_adjoint(Q, M2, v, r, scale, M2)
     np.testing.assert_allclose(M2, ref, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_mask_rows(dtype):
+    P1 = rand((6, 8), dtype, 17)
+    P2 = P1.copy()
+    P2[1, 3] = -P2[1, 3] if P2[1, 3] != 0 else 1.0   # mask flips in row 1
+    P2[4, 0] = 0.0 if P1[4, 0] > 0 else -2.0          # row 4: a positive entry to 0 (flip) or stays off
+    P2[5] *= 2.0                                       # row 5: same signs, other values
+    ref = np.all((P1 > 0) == (P2 > 0), axis=1)
+    np.testing.assert_array_equal(_kernels.same_mask_rows(P1, P2), ref)
+    assert not ref[1] and ref[5]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_flip_correction(dtype):
+    N, m, scale = 4, 7, 0.3
+    Pold, Pnew, K = rand((N, m), dtype, 18), rand((N, m), dtype, 19), rand((N, m), dtype, 20)
+    A = rand((m, m), dtype, 21)
+    K0 = rand((N, m), dtype, 22)
+    ref = K0 + scale * (((Pnew > 0).astype(dtype) - (Pold > 0).astype(dtype)) * K) @ A
+    out = K0.copy()
+    _kernels.flip_correction(Pold, Pnew, K, A, scale, out)
+    np.testing.assert_allclose(out, ref, **tol(dtype))
+    assert not np.array_equal(out, K0)  # some units flipped
 
 
 def test_kernels_vs_engine_features():
