@@ -44,7 +44,7 @@ def run_row(wildcards):
 
 def run_params(wildcards):
     """What the run's result depends on (scheduling fields left out, so they do not trigger reruns)."""
-    return {k: v for k, v in run_row(wildcards).items() if k not in ("threads", "mem_mb")}
+    return {k: v for k, v in run_row(wildcards).items() if k not in ("threads", "mem_mb", "runtime")}
 
 
 def run_csvs(wildcards):

@@ -15,7 +15,10 @@ rule train:
         "results/benchmarks/train/{experiment}/{run_id}.tsv"
     threads: lambda w: run_row(w)["threads"]
     resources:
-        mem_mb=lambda w: run_row(w)["mem_mb"],
+        # cost model (workflow/scripts/cost.py) with headroom, × the attempt: a retried job
+        # (profiles/slurm: retries) gets twice, then three times, the memory and time
+        mem_mb=lambda w, attempt: run_row(w)["mem_mb"] * attempt,
+        runtime=lambda w, attempt: run_row(w)["runtime"] * attempt,
     wildcard_constraints:
         experiment=alternatives(GD_EXPERIMENTS),
     conda:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+import cost
+
 #: data-set names: they become file names and wildcards, so no "/", "..", spaces or shell syntax.
 NAME_RE = r"[a-z0-9][a-z0-9-]{0,39}"
 #: run ids: NAME_RE plus "_"-separated "<key><value>" parts (see :func:`make_run_id`).
@@ -149,11 +151,9 @@ def make_run_id(dataset: str, **parts) -> str:
 
 
 def mem_mb(m: int, N: int, d: int | None) -> int:
-    """Memory estimate of one GD job in MB: interpreter + libraries, θ and gradients
-    (~4 m² + 4 m d), the (N, m) solver arrays (~16 of them, train and test) and N×N Gram."""
-    d = d or 784
-    floats = 4 * m * m + 4 * m * d + 16 * N * m + 4 * N * N + 2 * N * d
-    return 400 + math.ceil(2 * 8 * floats / 2**20)
+    """Memory request in MB of one GD job on N samples: the cost model's estimate with
+    headroom (workflow/scripts/cost.py; run_table rows get cost.request's mem_mb and runtime)."""
+    return cost.request({"m": m, "N": N, "d": d, "steps": 1})["mem_mb"]
 
 
 def _settings(config, block) -> dict:
@@ -164,11 +164,13 @@ def _row(config, experiment, dataset, m, gamma, seed, settings, **extra) -> dict
     ds = config["datasets"][dataset]
     d = ds.get("d") or (64 if ds["kind"] == "digits" else None)
     trainable = "+".join(b for b in "AWuv" if b in settings["trainable"])
-    return {
+    row = {
         "experiment": experiment, "dataset": dataset, "N": ds["n_train"], "n_test": ds["n_test"],
         "d": d, "m": m, "gamma": gamma, "seed": seed, **settings, "trainable": trainable,
-        "track_gram": False, "max_rho": 1.0, "mem_mb": mem_mb(m, ds["n_train"] + ds["n_test"], d), **extra,
+        "track_gram": False, "max_rho": 1.0, **extra,
     }
+    # scheduler requests (not run parameters): mem_mb (MB) and runtime (min) from the cost model
+    return row | cost.request(row)
 
 
 def expand_width(config, name, block) -> list[dict]:
