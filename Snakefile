@@ -37,13 +37,25 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/benchmarks.smk"
+
+
+# With a cluster executor (profiles/slurm) these run in the main Snakemake process rather
+# than as cluster jobs: they only read CSVs and draw figures.
+localrules:
+    all,
+    aggregate,
+    plot,
+    claims,
+    benchmarks,
 
 
 rule all:
-    """Default target: every data set, every figure of the enabled experiments, the claims table."""
+    """Default target: every data set, every figure of the enabled experiments, the claims table, the benchmarks table."""
     default_target: True
     input:
         expand("results/data/{dataset}.npz", dataset=DATASETS),
         expand("figures/{experiment}.{ext}", experiment=EXPERIMENTS, ext=("png", "pdf")),
         "results/claims.csv",
         "results/claims.md",
+        "results/benchmarks.csv",

@@ -1,0 +1,34 @@
+# results/benchmarks.csv: the benchmark file of every job of this configuration in one table,
+# next to the cost model's estimate of each train job (workflow/scripts/cost.py).
+
+# {path, rule, wildcards, run} of every job with a `benchmark:` file: the train jobs (a rule
+# that gains a `benchmark:` directive belongs here too).
+BENCHMARK_JOBS = [
+    {
+        "path": f"results/benchmarks/train/{e}/{r}.tsv",
+        "rule": "train",
+        "wildcards": {"experiment": e, "run_id": r},
+        "run": row,
+    }
+    for (e, r), row in RUNS.items()
+]
+
+
+rule benchmarks:
+    """Every benchmark file of the configuration (time, peak memory) + the cost model's estimate."""
+    input:
+        # benchmark files count as outputs of their jobs: this rule runs after all of them
+        tsv=[job["path"] for job in BENCHMARK_JOBS],
+    output:
+        csv="results/benchmarks.csv",
+    params:
+        jobs=BENCHMARK_JOBS,
+    log:
+        "logs/benchmarks.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        ENV
+    script:
+        "../scripts/benchmarks.py"
