@@ -1,0 +1,204 @@
+"""Cluster execution (README "Running on a cluster"), in temporary copies of the repository.
+
+* the workflow's test configuration through ``snakemake --executor cluster-generic`` with
+  the SLURM profile and a fake batch system (tests/fake_submit.sh): every non-local job runs
+  from its own job script, in a separate process, as on a cluster node;
+* ``snakemake -n --workflow-profile profiles/slurm --configfile workflow/config/paper.yaml``
+  plans the whole paper-scale DAG, with the cost model's requests, growing with the attempt;
+* the cost model (workflow/scripts/cost.py) against the benchmark files of real train jobs
+  at two sizes, within a factor of 2.
+
+Marked ``workflow`` (they run Snakemake); about a minute in all.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+FAKE_SUBMIT = ROOT / "tests" / "fake_submit.sh"
+TEST_CONFIG = "workflow/config/test.yaml"
+PAPER_CONFIG = "workflow/config/paper.yaml"
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+import cost  # noqa: E402
+import wfconfig  # noqa: E402
+
+pytestmark = pytest.mark.workflow
+
+#: rules that must run in the main process (Snakefile `localrules`), never as cluster jobs
+LOCAL_RULES = {"all", "aggregate", "plot", "claims", "benchmarks"}
+
+
+def snakemake(cwd, *args, env=None, timeout=600):
+    """Run snakemake in ``cwd``; fail with the end of its output if it fails."""
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    proc.out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.out[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def numba_cache():
+    """Compile the engine's Numba kernels into implicit/__pycache__ once, before the copies are
+    made: in a fresh clone every job would otherwise compile them (seconds, not the cost model's)."""
+    code = ("import numpy as np, implicit; p = implicit.init_params(3, 4, 0); "
+            "implicit.train(p, np.eye(3), np.ones(3), 0.1, lr=0.01, steps=2, X_test=np.eye(3), y_test=np.ones(3))")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+
+
+def copy_repo(dest: Path) -> Path:
+    """The files the workflow needs (mtimes kept, so Numba's on-disk cache stays valid)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "environment.yml", "implicit", "workflow", "profiles"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    return dest
+
+
+def dry_run_jobs(out: str) -> list[dict]:
+    """[{rule, wildcards, resources}] of every job a `snakemake -n` output lists."""
+    jobs, fields = [], None
+    for line in out.splitlines():
+        head = re.fullmatch(r"(?:local)?rule (\w+):", line)
+        if head:
+            fields = {"rule": head[1]}
+            jobs.append(fields)
+        elif fields is not None and (item := re.fullmatch(r"    (\w+): (.*)", line)):
+            fields[item[1]] = item[2]
+        else:
+            fields = None
+    return [{"rule": job["rule"],
+             "wildcards": dict(re.findall(r"(\w+)=([^,\s]+)", job.get("wildcards", ""))),
+             "resources": dict(re.findall(r"(\w+)=([^,\s]+)", job.get("resources", "")))} for job in jobs]
+
+
+# --------------------------------------------------------------------------------------
+def test_jobs_run_from_their_job_scripts(tmp_path, numba_cache):
+    """The test configuration end to end through cluster-generic + tests/fake_submit.sh."""
+    repo = copy_repo(tmp_path / "repo")
+    spool = tmp_path / "spool"
+    submit = f"{FAKE_SUBMIT} --cpus-per-task={{threads}} --mem={{resources.mem_mb}} --time={{resources.runtime}} --job-name={{rule}}"
+    proc = snakemake(
+        repo, "--workflow-profile", "profiles/slurm", "--executor", "cluster-generic",
+        "--cluster-generic-submit-cmd", submit, "--jobs", "4", "--latency-wait", "5",
+        "--seconds-between-status-checks", "1", "--configfile", TEST_CONFIG,
+        env={"FAKE_SUBMIT_SPOOL": str(spool)},
+    )
+    config = yaml.safe_load((ROOT / TEST_CONFIG).read_text())
+    table = wfconfig.run_table(config)
+
+    # every data and train job went through the fake batch system, no local rule did
+    submissions = [line.split("\t") for line in (spool / "submissions.tsv").read_text().splitlines()]
+    options = {job_id: dict(re.findall(r"--([\w-]+)=(\S+)", opts)) for job_id, opts in submissions}
+    rules = sorted(o["job-name"] for o in options.values())
+    assert rules == sorted(["data"] * len(config["datasets"]) + ["train"] * len(table))
+    for rule in LOCAL_RULES - {"all"}:
+        assert re.search(rf"localrule {rule}:", proc.out), rule
+
+    # each ran its own job script, a separate `python -m snakemake` for that one job, with the
+    # requests of the cost model in its submission
+    for job_id, opts in options.items():
+        script = (spool / f"{job_id}.sh").read_text()
+        target = re.search(r"--target-jobs '(\w+):([^']*)'", script)
+        assert target and target[1] == opts["job-name"] and "-m snakemake" in script
+        output = (spool / f"{job_id}.out").read_text()
+        assert "1 of 1 steps (100%) done" in output, output[-2000:]
+        if target[1] == "train":
+            wildcards = dict(kv.split("=", 1) for kv in target[2].split(","))
+            row = table[(wildcards["experiment"], wildcards["run_id"])]
+            assert (int(opts["mem"]), int(opts["time"])) == (row["mem_mb"], row["runtime"])
+            assert int(opts["cpus-per-task"]) == row["threads"]
+
+    # the outputs are complete, benchmarks.csv included
+    for exp in ("width", "gamma"):
+        assert (repo / f"figures/{exp}.png").stat().st_size > 0
+    bench = pd.read_csv(repo / "results/benchmarks.csv")
+    assert list(bench.columns) == list(cost.BENCHMARK_COLUMNS)
+    assert sorted(bench["run_id"]) == sorted(r for _, r in table)
+    assert (bench["rule"] == "train").all() and (bench["s"] > 0).all() and (bench["max_rss"] > 0).all()
+
+
+def test_slurm_profile_plans_the_paper_dag(tmp_path):
+    """`snakemake -n --workflow-profile profiles/slurm --configfile workflow/config/paper.yaml`."""
+    repo = copy_repo(tmp_path / "repo")
+    env = {"IMPLICIT_SLURM_ACCOUNT": "proj-42", "IMPLICIT_SLURM_PARTITION": "cpu-long"}
+    args = ("-n", "--workflow-profile", "profiles/slurm", "--configfile", PAPER_CONFIG)
+    jobs = dry_run_jobs(snakemake(repo, *args, env=env).out)
+    config = yaml.safe_load((ROOT / PAPER_CONFIG).read_text())
+    table = wfconfig.run_table(config)
+
+    counts = {}
+    for job in jobs:
+        counts[job["rule"]] = counts.get(job["rule"], 0) + 1
+    experiments = wfconfig.enabled_experiments(config)
+    assert counts == {"data": len(config["datasets"]), "train": len(table), "aggregate": len(experiments),
+                      "plot": len(experiments), "claims": 1, "benchmarks": 1, "all": 1}
+    assert len(table) >= 100  # the full paper-scale DAG, not a sample
+
+    for job in jobs:
+        res = job["resources"]
+        if job["rule"] == "all":
+            continue
+        # account and partition from the environment, on every job
+        assert (res.get("slurm_account"), res.get("slurm_partition")) == ("proj-42", "cpu-long"), job
+        if job["rule"] == "train":
+            row = table[(job["wildcards"]["experiment"], job["wildcards"]["run_id"])]
+            assert (int(res["mem_mb"]), int(res["runtime"])) == (row["mem_mb"], row["runtime"])
+        else:
+            assert "runtime" in res and "mem_mb" in res
+
+    # a retry asks for more: attempt 2 doubles the train jobs' memory and time; without the
+    # variables no account or partition is passed (the plugin then picks its defaults)
+    unset = {"IMPLICIT_SLURM_ACCOUNT": "", "IMPLICIT_SLURM_PARTITION": ""}
+    retry = dry_run_jobs(snakemake(repo, *args, "--attempt", "2", env=unset).out)
+    assert not any("slurm_account" in j["resources"] or "slurm_partition" in j["resources"] for j in retry)
+    retry = {(j["wildcards"]["experiment"], j["wildcards"]["run_id"]): j["resources"] for j in retry if j["rule"] == "train"}
+    assert len(retry) == len(table)
+    for key, row in table.items():
+        assert (int(retry[key]["mem_mb"]), int(retry[key]["runtime"])) == (2 * row["mem_mb"], 2 * row["runtime"])
+    row = max(table.values(), key=lambda r: r["m"])
+    assert cost.request(row, attempt=3) == {"mem_mb": 3 * row["mem_mb"], "runtime": 3 * row["runtime"]}
+
+
+#: two sizes for the cost model: overhead-dominated (m = 64) and product-dominated (m = 1500,
+#: where the arrays are about half of the peak memory); 1 thread, 5 GD steps
+COST_CONFIG = {
+    "datasets": {"cost": {"kind": "sphere-linear", "n_train": 400, "n_test": 200, "d": 100, "seed": 1}},
+    "training": {"lr": "auto", "steps": 5, "tol": 1.0e-10, "max_iter": 1000, "record_every": 1,
+                 "method": "fixed-point", "trainable": ["A", "W", "u", "v"], "threads": 1},
+    "experiments": {"width": {"datasets": ["cost"], "gamma": 0.1, "widths": [64, 1500], "seeds": [0]}},
+    "claims": {},
+}
+
+
+def test_cost_model_matches_measured_benchmarks(tmp_path, numba_cache):
+    """Estimated peak memory, wall and CPU time of two real train jobs within a factor of 2."""
+    repo = copy_repo(tmp_path / "repo")
+    (repo / "cost.yaml").write_text(yaml.safe_dump(COST_CONFIG))
+    snakemake(repo, "results/benchmarks.csv", "--cores", "1", "--configfile", "cost.yaml")  # target first:
+    # --configfile takes every argument after it
+    bench = pd.read_csv(repo / "results/benchmarks.csv").set_index("m")
+    assert sorted(bench.index) == [64, 1500]
+    for m, job in bench.iterrows():
+        est = cost.estimate(m, job["N"], job["d"], job["steps"], n_test=job["n_test"], threads=job["threads"])
+        assert est["mem_mb"] == pytest.approx(job["est_mem_mb"]) and est["seconds"] == pytest.approx(job["est_seconds"])
+        ratios = {"max_rss": est["mem_mb"] / job["max_rss"], "cpu_time": est["cpu_seconds"] / job["cpu_time"],
+                  "s": est["seconds"] / job["s"]}
+        report = f"m={m}: estimate/measured {ratios} (measured s={job['s']}, cpu_time={job['cpu_time']}, max_rss={job['max_rss']})"
+        assert 0.5 <= ratios["max_rss"] <= 2 and 0.5 <= ratios["cpu_time"] <= 2, report
+        # wall time means something only if the job had its core: on a busy machine it waits
+        if job["cpu_time"] >= 0.6 * job["s"] * job["threads"]:
+            assert 0.5 <= ratios["s"] <= 2, report
+        else:
+            warnings.warn(f"busy machine, wall time not compared: {report}")
