@@ -29,8 +29,11 @@ sample-iterations / N, the trace's ``fwd_work + adj_work``, plus one product for
 :func:`fit`); the CPU seconds count the product part once per thread.
 
 Constants: measured on the 2-core AMD EPYC (OpenBLAS 0.3, float64) that produced the README
-table; ``python workflow/scripts/cost.py fit results/benchmarks.csv`` refits them from any
-run's benchmarks.
+table — BASE_MB and JOB_SECONDS on the default configuration's jobs, the array counts and
+RATE on the paper-scale width sweep (benchmarks/paper_sweep.yaml: N = n_test = 1000,
+d = 784, m = 500–4000), WORK_* from that sweep's traces (fwd_work ≈ 6, adj_work ≈ 7.8).
+``python workflow/scripts/cost.py fit results/benchmarks.csv`` compares and refits them on
+any run's benchmarks.
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ import math
 # -- memory ------------------------------------------------------------------------------
 #: resident set of a train job at the smallest sizes (interpreter, libraries, Numba cache), MB
 BASE_MB = 220.0
-#: (m, m) arrays alive at the peak: A(0), A, ∇A (current and previous step), γ̃A of a solve
-ARRAYS_MM = 5
+#: (m, m) arrays alive at the peak: A(0), A, ∇A of the current and the previous step
+ARRAYS_MM = 4
 #: (N, m) arrays of the training set: Z, Φ, P, Q, K, the adjoint's M, T and P copy, the
-#: gradient's M and S, the warm-start history (Z, K, P of the last two steps), temporaries
-ARRAYS_NM = 14
+#: gradient's M and S, the warm-start history (Z, K, P of the last two steps)
+ARRAYS_NM = 13
 #: (n_test, m) arrays of the test set's warm-started forward solve
 ARRAYS_TEST = 6
 #: (N, N) arrays of the Gram matrix of lr: auto (twice as many with track_gram)
@@ -80,6 +83,31 @@ def speedup(threads: int) -> float:
     return 1.0 + THREAD_EFFICIENCY * (max(int(threads), 1) - 1)
 
 
+def work_factor(gamma: float) -> float:
+    """Fixed-point iterations per solve at γ relative to γ = 0.1 (where WORK_* were measured).
+
+    A warm-started solve needs about log(start error / tol) / log(1/ρ_eff) iterations; with
+    ρ_eff ≈ γ (ρ(A(0)) ≈ 2γ bounds it; the ReLU masks about halve it) this is
+    log(10)/log(1/γ): 0.77 at γ = 0.05, 2.5 at 0.4, 10 at 0.8 — within 0.8–1.1× of the
+    default configuration's γ sweep (N = 64, m = 128) up to γ = 0.8.  Larger γ counts as 0.8:
+    ρ(A(0)) ≈ 2γ > 1.6, the runs usually stop within a few steps (measured: 0.2–0.5× of
+    this estimate at γ = 1–1.5), so their estimate is an upper bound.
+    """
+    g = min(max(float(gamma), 1e-3), 0.8)
+    return math.log(10.0) / math.log(1.0 / g)
+
+
+def flops(m, N, d, steps, *, n_test=0, gamma=0.1, record_every=1, track_gram=False) -> float:
+    """Floating-point operations of one training job (the model's m²-scaling part)."""
+    w = work_factor(gamma)
+    per_step = 2.0 * m * m * (w * WORK_TRAIN * N + w * WORK_TEST * n_test) + 4.0 * N * m * d
+    total = (steps + LR_STEPS) * per_step
+    if track_gram:  # per recorded step: adjoint to tol, Gram blocks, five eigenvalue problems
+        recorded = steps // max(int(record_every), 1) + 1
+        total += recorded * (2.0 * m * m * N * w * WORK_TRAIN / 2 + 8.0 * N * N * m + 5 * (4 / 3) * N**3)
+    return total
+
+
 def estimate(
     m: int,
     N: int,
@@ -89,6 +117,7 @@ def estimate(
     *,
     n_test: int = 0,
     threads: int = 1,
+    gamma: float = 0.1,
     record_every: int = 1,
     track_gram: bool = False,
 ) -> dict:
@@ -96,40 +125,47 @@ def estimate(
 
     Returns ``{"mem_mb", "seconds", "runtime_min", "cpu_seconds"}``: peak resident set in MB,
     wall seconds with ``threads`` dedicated cores, the same in minutes, and CPU seconds used
-    (the benchmark files' ``cpu_time``; a cluster bills about seconds × threads).  ``track_gram`` adds, per recorded step, an
-    adjoint solve to tolerance, the N×N Gram blocks and five symmetric eigenvalue problems.
+    (the benchmark files' ``cpu_time``; a cluster bills about seconds × threads).
+    ``gamma`` scales the solver iterations (:func:`work_factor`); ``track_gram`` adds, per
+    recorded step, an adjoint solve to tolerance, the N×N Gram blocks and their eigenvalues.
     """
     if dtype not in DTYPE:
         raise ValueError(f"dtype must be one of {sorted(DTYPE)}, got {dtype!r}")
     itemsize, fast = DTYPE[dtype]
-    m, N, d, n_test, steps = int(m), int(N), int(d or 0), int(n_test), int(steps)
+    m, N, d, n_test, steps, threads = int(m), int(N), int(d or 0), int(n_test), int(steps), max(int(threads), 1)
     floats = (ARRAYS_MM * m * m + ARRAYS_NM * N * m + ARRAYS_TEST * n_test * m
               + ARRAYS_NN * N * N * (2 if track_gram else 1) + 3 * m * d + (N + n_test) * d)
     mem_mb = BASE_MB + itemsize * floats / 2**20
 
-    threads = max(int(threads), 1)
     rate = RATE * fast * speedup(threads)  # flop/s of the job's cores together
-    flops = (steps + LR_STEPS) * (2.0 * m * m * (WORK_TRAIN * N + WORK_TEST * n_test) + 4.0 * N * m * d)
-    if track_gram:
-        recorded = steps // max(int(record_every), 1) + 1
-        flops += recorded * (2.0 * m * m * N * WORK_TRAIN / 2 + 8.0 * N * N * m + 5 * (4 / 3) * N**3)
+    work = flops(m, N, d, steps, n_test=n_test, gamma=gamma, record_every=record_every, track_gram=track_gram)
     serial = JOB_SECONDS + (steps + LR_STEPS) * STEP_SECONDS
-    seconds = serial + flops / rate
+    seconds = serial + work / rate
     return {
         "mem_mb": mem_mb,
         "seconds": seconds,
         "runtime_min": seconds / 60,
-        "cpu_seconds": serial + flops * threads / rate,
+        "cpu_seconds": serial + work * threads / rate,
     }
 
 
-def estimate_row(row: dict) -> dict:
-    """:func:`estimate` for one row of ``wfconfig.run_table`` (d unknown, e.g. an npz file: 784)."""
-    return estimate(
+def estimate_row(row: dict, **override) -> dict:
+    """:func:`estimate` for one row of ``wfconfig.run_table`` (d unknown, e.g. an npz file: 784).
+
+    A row that runs several seeds one after the other (``seeds``: a list) costs the job
+    overhead once and the training once per seed; its peak memory is one seed's.
+    """
+    row = {**row, **override}
+    est = estimate(
         row["m"], row["N"], row.get("d") or 784, row["steps"], row.get("dtype", "float64"),
-        n_test=row.get("n_test", 0), threads=row.get("threads", 1),
+        n_test=row.get("n_test", 0), threads=row.get("threads", 1), gamma=row.get("gamma", 0.1),
         record_every=row.get("record_every", 1), track_gram=row.get("track_gram", False),
     )
+    k = len(row.get("seeds") or [None])
+    for key in ("seconds", "cpu_seconds"):
+        est[key] = JOB_SECONDS + k * (est[key] - JOB_SECONDS)
+    est["runtime_min"] = est["seconds"] / 60
+    return est
 
 
 def request(row: dict, attempt: int = 1) -> dict:
@@ -150,13 +186,9 @@ def request(row: dict, attempt: int = 1) -> dict:
 # -- results/benchmarks.csv ---------------------------------------------------------------------
 #: columns of results/benchmarks.csv (rule `benchmarks`): the job, the run's sizes, Snakemake's
 #: measurements (s: wall seconds, cpu_time: CPU seconds, max_rss etc.: MB) and the estimate
-BENCHMARK_COLUMNS = (
-    "rule", "wildcards", "experiment", "run_id", "dataset", "N", "n_test", "d", "m", "steps", "threads",
-    "s", "cpu_time", "max_rss", "max_uss", "max_pss", "max_vms", "mean_load", "io_in", "io_out",
-    "est_seconds", "est_cpu_seconds", "est_mem_mb",
-)
+SIZES = ("experiment", "run_id", "dataset", "N", "n_test", "d", "m", "gamma", "steps", "threads")
 MEASURED = ("s", "cpu_time", "max_rss", "max_uss", "max_pss", "max_vms", "mean_load", "io_in", "io_out")
-SIZES = ("experiment", "run_id", "dataset", "N", "n_test", "d", "m", "steps", "threads")
+BENCHMARK_COLUMNS = ("rule", "wildcards", *SIZES, *MEASURED, "est_seconds", "est_cpu_seconds", "est_mem_mb")
 
 
 def benchmark_row(job: dict, measured: dict) -> dict:
@@ -175,35 +207,41 @@ def benchmark_row(job: dict, measured: dict) -> dict:
 def fit(records) -> dict:
     """Refit RATE, JOB_SECONDS and BASE_MB to measured train jobs (rows of benchmarks.csv).
 
-    RATE: median over the jobs whose products dominate (≥ 50% of their CPU time) of the
-    flops per CPU second, from ``cpu_time`` (CPU seconds are not inflated when other
-    processes share the cores; wall time is); JOB_SECONDS and BASE_MB: medians of what the
-    other terms leave over on the smallest jobs.  Returns the constants and, per job, the
-    ratios estimate/measured with the current constants.
+    RATE: median, over the jobs whose products take ≥ 50% of their CPU time, of flops per
+    CPU second (``cpu_time``: unlike wall time it does not grow when other processes share
+    the cores); JOB_SECONDS and BASE_MB: medians of what the other terms leave over on the
+    jobs where they dominate (None without such jobs).  Also returns, per job, the ratios
+    estimate/measured with the current constants.
     """
-    jobs = [r for r in records if r.get("rule", "train") == "train"]
     rates, overheads, bases, ratios = [], [], [], []
-    for r in jobs:
-        threads = int(r.get("threads") or 1)
-        reps = int(r["steps"]) + LR_STEPS
-        flops = reps * 2.0 * r["m"] ** 2 * (WORK_TRAIN * r["N"] + WORK_TEST * r["n_test"]) + reps * 4.0 * r["N"] * r["m"] * (r["d"] or 784)
-        compute = float(r["cpu_time"]) - JOB_SECONDS - reps * STEP_SECONDS
+    for r in (r for r in records if r.get("rule", "train") == "train"):
+        threads, d, gamma = int(r.get("threads") or 1), r.get("d") or 784, r.get("gamma", 0.1)
+        est = estimate(r["m"], r["N"], d, r["steps"], n_test=r["n_test"], threads=threads, gamma=gamma)
+        serial = JOB_SECONDS + (r["steps"] + LR_STEPS) * STEP_SECONDS
+        compute = float(r["cpu_time"]) - serial
         if compute > 0.5 * float(r["cpu_time"]):
-            rates.append(flops * threads / speedup(threads) / compute)
-        est = estimate(r["m"], r["N"], r["d"] or 784, r["steps"], n_test=r["n_test"], threads=threads)
-        ratios.append({"run_id": r.get("run_id"), "m": r["m"], "N": r["N"], "steps": r["steps"],
-                       "seconds": est["seconds"] / float(r["s"]), "cpu_seconds": est["cpu_seconds"] / float(r["cpu_time"]),
-                       "mem_mb": est["mem_mb"] / float(r["max_rss"])})
-        if est["mem_mb"] - BASE_MB < 0.1 * BASE_MB:  # memory of the arrays negligible
-            bases.append(float(r["max_rss"]))
-        if est["cpu_seconds"] - JOB_SECONDS < JOB_SECONDS:
+            rates.append(flops(r["m"], r["N"], d, r["steps"], n_test=r["n_test"], gamma=gamma) * threads / speedup(threads) / compute)
+        if est["cpu_seconds"] < 2 * JOB_SECONDS:
             overheads.append(float(r["cpu_time"]) - (est["cpu_seconds"] - JOB_SECONDS))
+        if est["mem_mb"] < 1.1 * BASE_MB:
+            bases.append(float(r["max_rss"]))
+        ratios.append({"run_id": r.get("run_id"), "seconds": est["seconds"] / float(r["s"]),
+                       "cpu_seconds": est["cpu_seconds"] / float(r["cpu_time"]), "mem_mb": est["mem_mb"] / float(r["max_rss"])})
     return {"RATE": _median(rates), "JOB_SECONDS": _median(overheads), "BASE_MB": _median(bases), "ratios": ratios}
 
 
 def _median(xs):
     xs = sorted(xs)
     return None if not xs else (xs[len(xs) // 2] + xs[(len(xs) - 1) // 2]) / 2
+
+
+def extrapolate(record: dict, steps: int) -> dict:
+    """A measured job (row of benchmarks.csv) scaled to ``steps`` GD steps: its CPU seconds
+    times the model's ratio estimate(steps)/estimate(measured steps), i.e. linear in the
+    steps beyond the one-off part; peak memory does not depend on the steps."""
+    run = {k: record[k] for k in ("m", "N", "d", "n_test", "threads", "gamma", "steps") if k in record}
+    ratio = estimate_row(run, steps=steps)["cpu_seconds"] / estimate_row(run)["cpu_seconds"]
+    return {"cpu_seconds": float(record["cpu_time"]) * ratio, "max_rss": float(record["max_rss"])}
 
 
 def summary(rows, cores: int = 2) -> list[dict]:
@@ -226,8 +264,15 @@ def summary(rows, cores: int = 2) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    """``cost.py estimate M N D STEPS [N_TEST] [THREADS]`` | ``cost.py fit results/benchmarks.csv``
-    | ``cost.py summary workflow/config/paper.yaml [CORES]``."""
+    """Usage (from the repository root):
+
+    cost.py estimate M N D STEPS [N_TEST [THREADS]]     one job
+    cost.py fit results/benchmarks.csv [STEPS]          estimate/measured per job, refitted
+                                                        constants; with STEPS, each measured
+                                                        job extrapolated to STEPS GD steps
+    cost.py summary CONFIG [CONFIG ...] [--cores C]     a configuration's estimated cost per
+                                                        experiment (later files update earlier)
+    """
     import csv
     import sys
     from pathlib import Path
@@ -242,19 +287,43 @@ def main(argv=None) -> None:
             records = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(fh)]
         result = fit(records)
         for r in result.pop("ratios"):
-            print("estimate/measured  {run_id}: seconds {seconds:.2f}, cpu {cpu_seconds:.2f}, memory {mem_mb:.2f}".format(**r))
-        print("fitted:", {k: v for k, v in result.items()})
+            print("estimate/measured  {run_id}: wall {seconds:.2f}, CPU {cpu_seconds:.2f}, memory {mem_mb:.2f}".format(**r))
+        print("fitted constants:", result)
+        if len(args) > 1:
+            total = 0.0
+            for r in records:
+                x = extrapolate(r, int(args[1]))
+                total += x["cpu_seconds"]
+                print(f"{r['run_id']}: {r['cpu_time']:.0f} CPU s measured over {r['steps']} steps -> "
+                      f"{x['cpu_seconds'] / 3600:.2f} CPU h over {args[1]}, peak {x['max_rss']:.0f} MB")
+            print(f"all: {total / 3600:.2f} CPU h")
     elif cmd == "summary":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import wfconfig
 
-        config = wfconfig.load_yaml(args[0])
-        cores = int(args[1]) if len(args) > 1 else 2
+        cores = 2
+        if "--cores" in args:
+            i = args.index("--cores")
+            cores = int(args[i + 1])
+            del args[i : i + 2]
+        config = {}
+        for path in args:
+            _update(config, wfconfig.load_yaml(path))
         print(f"{'experiment':12} {'jobs':>5} {'CPU h':>8} {'wall h (' + str(cores) + ' cores)':>17} {'longest job h':>14} {'peak MB/job':>12}")
         for s in summary(list(wfconfig.run_table(config).values()), cores):
             print(f"{s['experiment']:12} {s['jobs']:5d} {s['cpu_hours']:8.2f} {s['wall_hours']:17.2f} {s['max_job_hours']:14.2f} {s['max_mem_mb']:12.0f}")
     else:
         print(main.__doc__)
+
+
+def _update(config: dict, other: dict) -> dict:
+    """Recursive dict update, as Snakemake merges several --configfile files."""
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _update(config[key], value)
+        else:
+            config[key] = value
+    return config
 
 
 def _number(value):
