@@ -60,7 +60,9 @@ def run_ours(X, y, params, gamma, lr, steps, tol, **kw):
     _, trace = implicit.train(params, X, y, gamma, lr=lr, steps=steps, tol=tol, **kw)
     trace = trace.copy()
     trace["step_seconds"] = trace["seconds"].diff()
-    return trace.iloc[1:-1]  # rows with a full step after them (the last row has no update)
+    out = trace.iloc[1:-1]  # rows with a full step after them (the last row has no update)
+    out.attrs = dict(trace.attrs)
+    return out
 
 
 def run_peer(X, y, params, gamma, lr, steps, tol):
@@ -164,7 +166,10 @@ def scaling(args):
     """Median time per step over m (N fixed) and over N (m fixed); fitted log-log exponents."""
     def time_step(N, m):
         X, y, params = problem(N, args.d, m)
-        t = run_ours(X, y, params, args.gamma, args.lr, 3 + args.scaling_steps, args.tol)
+        lr = args.lr * args.N / N  # λ_max(H) grows like N: keep η·λ_max (stability) fixed
+        t = run_ours(X, y, params, args.gamma, lr, 3 + args.scaling_steps, args.tol)
+        if t.attrs.get("status") != "completed" or len(t) < 3 + args.scaling_steps:
+            raise RuntimeError(f"N={N}, m={m}: run stopped: {t.attrs.get('reason')}")
         return float(np.median(t["step_seconds"].iloc[3:])), float((t["fwd_work"] + t["adj_work"]).iloc[3:].mean())
 
     print(f"{'sweep':6s} {'N':>6s} {'m':>6s} {'s/step':>10s} {'work':>6s} {'s/(work·m²N)·1e9':>18s}")
@@ -189,6 +194,8 @@ def float32(args):
     dev = np.abs(t32["train_loss"].to_numpy() - t64["train_loss"].to_numpy()) / t64["train_loss"].to_numpy()
     w64 = (t64["fwd_work"] + t64["adj_work"]).mean()
     w32 = (t32["fwd_work"] + t32["adj_work"]).mean()
+    gemm64, gemm32 = dgemm_rate(args.N, args.m), dgemm_rate(args.N, args.m, np.float32)
+    print(f"GEMM (N,m)x(m,m): float64 {gemm64:.1f} GFLOP/s, float32 {gemm32:.1f} GFLOP/s (ratio {gemm32 / gemm64:.2f})")
     print(f"float64 (tol {args.tol:g}): {s64:.4f} s/step, {w64:.1f} iterations/step")
     print(f"float32 (tol {args.tol32:g}): {s32:.4f} s/step, {w32:.1f} iterations/step")
     print(f"speed-up float32 vs float64 (target >= 1.7): {s64 / s32:.2f}  (per iteration: {s64 / (w64 + 1) / (s32 / (w32 + 1)):.2f})")

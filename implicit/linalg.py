@@ -33,7 +33,7 @@ class PowerNorm:
             v0 = np.random.default_rng(self.seed).standard_normal(A.shape[1])
             _, _, vt = svds(np.asarray(A, dtype=np.float64), k=1, v0=v0, tol=1e-12)
             self.v = vt[0]
-        v, sigma = self.v, 0.0
+        v, sigma = self.v.astype(A.dtype, copy=False), 0.0  # a float64 v would upcast A
         for _ in range(self.max_iter):
             w = A @ v
             new = float(np.linalg.norm(w))
