@@ -44,7 +44,7 @@ BAD = [
     ("n_test-negative", "datasets.tiny.n_test", -1, ["$.datasets.tiny.n_test", "-1"]),
     ("d-zero", "datasets.tiny.d", 0, ["$.datasets.tiny.d", "minimum of 1"]),
     ("d-one", "datasets.tiny.d", 1, ["$.datasets.tiny.d", "d ≥ 2"]),
-    ("d-digits", "datasets.tiny-digits.d", 16, ["$.datasets.tiny-digits.d", "64"]),
+    ("d-digits", "datasets.tiny-digits.d", 16, ["$.datasets['tiny-digits'].d", "64"]),
     ("kind-unknown", "datasets.tiny.kind", "mnist", ["$.datasets.tiny.kind", "'mnist'"]),
     ("noise-range", "datasets.tiny.noise", 2.0, ["$.datasets.tiny.noise", "2.0", "maximum of 1"]),
     ("param-wrong-kind", "datasets.tiny.teacher_width", 3, ["$.datasets.tiny.teacher_width", "sphere-linear"]),
@@ -80,6 +80,30 @@ BAD = [
     ("name-traversal", "new-dataset:../x", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'../x'", "does not match"]),
     ("name-shell", "new-dataset:x;rm -rf ~", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'x;rm -rf ~'", "does not match"]),
     ("name-upper", "new-dataset:Tiny", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'Tiny'"]),
+    # the engine cannot run m = 1 (scipy svds in the ρ estimate)
+    ("width-one", "experiments.width.widths", [1, 8], ["$.experiments.width.widths[0]", "m = 1", "svds"]),
+    ("lazy-width-one", "experiments.lazy.widths", [1], ["$.experiments.lazy.widths[0]", "m = 1"]),
+    # linear-width: m = ratio·N must be a whole number ≥ 2; the target a relative loss in (0, 1)
+    ("lw-ratio-fraction", "experiments.linear-width.ratios", [0.3, 1], ["$.experiments['linear-width'].ratios[0]", "0.3·4 = 1.2", "whole number"]),
+    ("lw-ratio-small", "experiments.linear-width.ratios", [0.25, 1], ["$.experiments['linear-width'].ratios[0]", "= 1", "≥ 2"]),
+    ("lw-target-one", "experiments.linear-width.target", 1.0, ["$.experiments['linear-width'].target", "1.0"]),
+    ("lw-fraction-zero", "experiments.linear-width.min_fraction", 0, ["$.experiments['linear-width'].min_fraction", "0"]),
+    ("lw-no-n-train", "experiments.linear-width.n_train", DELETE, ["$.experiments['linear-width']", "'n_train' is a required property"]),
+    ("lw-gamma-ill-posed", "experiments.linear-width.gamma", 0.6, ["$.experiments['linear-width'].gamma", "well-posedness"]),
+    # flow: step sizes as fractions of the stable range, dividing the largest a whole number of times
+    ("flow-fraction-one", "experiments.flow.lr_fractions", [1.0, 0.5], ["$.experiments.flow.lr_fractions[0]", "1.0"]),
+    ("flow-fraction-ratio", "experiments.flow.lr_fractions", [0.5, 0.3], ["$.experiments.flow.lr_fractions[1]", "whole number"]),
+    ("flow-lr-set", "experiments.flow.lr", 0.01, ["$.experiments.flow.lr", "lr_fractions"]),
+    ("flow-rtol", "experiments.flow.gf_rtol", 0, ["$.experiments.flow.gf_rtol", "0"]),
+    ("layers-subset-unknown", "experiments.layers.subsets", [["A", "Q"]], ["$.experiments.layers.subsets[0][1]", "'Q'"]),
+    ("layers-subset-empty", "experiments.layers.subsets", [[]], ["$.experiments.layers.subsets[0]", "[]"]),
+    ("kernel-dataset-undefined", "experiments.kernel.datasets", ["nope"], ["$.experiments.kernel.datasets[0]", "'nope'"]),
+    ("seeds-per-job-zero", "training.seeds_per_job", 0, ["$.training.seeds_per_job", "minimum of 1"]),
+    # claims thresholds
+    ("claims-unknown-group", "claims.speed", {"max": 1}, ["$.claims", "'speed'"]),
+    ("claims-missing-key", "claims.lazy", {}, ["$.claims.lazy", "'max_slope' is a required property"]),
+    ("claims-r2-range", "claims.linear_rate.min_r2", 1.5, ["$.claims.linear_rate.min_r2", "1.5"]),
+    ("claims-norm", "claims.kernel.norm", "nuclear", ["$.claims.kernel.norm", "'nuclear'"]),
 ]
 
 
@@ -128,12 +152,14 @@ def test_run_table_rows():
     table = wfconfig.run_table(config)
     w = config["experiments"]["width"]
     width_rows = [r for (e, _), r in table.items() if e == "width"]
-    assert len(width_rows) == len(w["widths"]) * len(w["seeds"]) * len(w["datasets"])
+    assert len(width_rows) == len(w["widths"]) * len(w["seeds"]) * len(w["datasets"])  # seeds_per_job: 1
     row = table[("width", "tiny_m8_g0.1_s0")]
     assert row | {"mem_mb": 0} == row | {
         "experiment": "width", "dataset": "tiny", "N": 12, "n_test": 8, "d": 5, "m": 8, "gamma": 0.1,
-        "seed": 0, "lr": "auto", "steps": 15, "trainable": "A+W+u+v", "max_rho": 1.0, "mem_mb": 0,
+        "seeds": [0], "run_ids": ["tiny_m8_g0.1_s0"], "lr": "auto", "lr_fraction": 0.5, "steps": 15,
+        "trainable": "A+W+u+v", "max_rho": 1.0, "mem_mb": 0,
     }
+    assert "seed" not in row
     # overrides in an experiment block win over `training`
     assert {r["steps"] for r in width_rows} == {15}
     config["experiments"]["width"]["steps"] = 7
@@ -150,3 +176,54 @@ def test_run_id_pattern_refuses_unsafe_names(run_id):
 
 def test_mem_estimate_grows_with_size():
     assert wfconfig.mem_mb(4000, 2000, 784) > wfconfig.mem_mb(128, 128, 16) >= 400
+
+
+def test_seeds_are_batched_into_jobs():
+    config = setpath(base(), "training.seeds_per_job", 2)
+    config["experiments"]["width"]["seeds"] = [0, 1, 2]
+    rows = [r for (e, _), r in wfconfig.run_table(config).items() if e == "width" and r["m"] == 8]
+    assert [r["run_id"] for r in rows] == ["tiny_m8_g0.1_s0+1", "tiny_m8_g0.1_s2"]
+    assert [r["seeds"] for r in rows] == [[0, 1], [2]]
+    assert rows[0]["run_ids"] == ["tiny_m8_g0.1_s0", "tiny_m8_g0.1_s1"]
+    single = wfconfig.run_table(setpath(base(), "training.seeds_per_job", 1))
+    per_seed = [r for r in wfconfig.run_rows(config) if r["experiment"] == "width" and r["m"] == 8]
+    assert rows[0]["runtime"] == per_seed[0]["runtime"] + per_seed[1]["runtime"]  # requests add up
+    assert ("width", "tiny_m8_g0.1_s0") in single
+
+
+def test_linear_width_derives_one_data_set_per_N():
+    config = base()
+    derived = wfconfig.derived_datasets(config)
+    assert list(derived) == ["tiny-wide-n4"]  # N = 8 is the template itself
+    assert derived["tiny-wide-n4"] == config["datasets"]["tiny-wide"] | {"n_train": 4}
+    rows = [r for (e, _), r in wfconfig.run_table(config).items() if e == "linear-width"]
+    assert sorted((r["N"], r["m"]) for r in rows) == [(4, 2), (4, 4), (4, 8), (8, 4), (8, 8), (8, 16)]
+    assert {r["dataset"] for r in rows} == {"tiny-wide", "tiny-wide-n4"}
+    assert "tiny-wide-n4" in wfconfig.all_datasets(config)
+
+
+def test_flow_step_sizes_reach_the_same_time():
+    config = base()
+    rows = sorted((r for (e, _), r in wfconfig.run_table(config).items() if e == "flow"), key=lambda r: r["lr_fraction"])
+    assert [(r["lr_fraction"], r["steps"], r["record_every"]) for r in rows] == [(0.25, 20, 4), (0.5, 10, 2)]
+    (gf,) = wfconfig.gf_table(config).values()
+    assert gf["lr_fraction"] == 0.5 and gf["steps"] == 10 and gf["record_every"] == 2 and gf["run_ids"] == ["tiny_m16_g0.1_gf_s0"]
+
+
+def test_layers_and_kernel_tables():
+    config = base()
+    layers = [r for (e, _), r in wfconfig.run_table(config).items() if e == "layers"]
+    assert sorted({r["trainable"] for r in layers}) == ["A", "A+W+u+v", "u+v"] and all(r["track_gram"] for r in layers)
+    assert "tiny_m8_g0.1_tA_s0" in {r["run_id"] for r in layers}
+    kernel = wfconfig.kernel_table(config)
+    assert sorted(kernel) == ["tiny_m128_g0.1_s0+1", "tiny_m32_g0.1_s0+1", "tiny_m8_g0.1_s0+1"]
+    assert wfconfig.kernel_limits(config) == [("tiny", 0.1)]
+
+
+def test_disabled_experiment_has_no_jobs():
+    config = base()
+    for exp in ("kernel", "flow", "linear-width"):
+        config["experiments"][exp]["enabled"] = False
+    wfconfig.validate(config, SCHEMA)
+    assert wfconfig.kernel_table(config) == {} and wfconfig.gf_table(config) == {}
+    assert wfconfig.derived_datasets(config) == {}

@@ -1,16 +1,21 @@
 rule aggregate:
-    """All runs of one GD experiment → results/<experiment>.csv (one row per run × step)."""
+    """All run CSVs of one experiment → results/<experiment>.csv (GD: one row per run × recorded
+    step with per-run summaries; flow: GD and gradient-flow rows; kernel: one row per error)."""
     input:
         runs=run_csvs,
     output:
         csv="results/{experiment}.csv",
+    params:
+        # analysis settings of the experiment block (e.g. linear-width's target): CSV columns
+        settings=lambda w: wfconfig.analysis_settings(config, w.experiment),
+        code=ANALYSIS_HASH,
     log:
         "logs/aggregate/{experiment}.log",
     threads: 1
     resources:
         mem_mb=1000,
     wildcard_constraints:
-        experiment=alternatives(GD_EXPERIMENTS),
+        experiment=alternatives(EXPERIMENTS),
     conda:
         ENV
     script:

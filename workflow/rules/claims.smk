@@ -1,10 +1,15 @@
 rule claims:
-    """Claims table from the aggregated CSVs (placeholder: every claim 'not yet evaluated')."""
+    """The claims table: each claim of SPEC §5 evaluated on the aggregated CSVs against the
+    thresholds of the config's `claims` block (implicit.analysis.evaluate_claims). A failing
+    claim is a row with pass = False, not a failing job."""
     input:
         csvs=expand("results/{experiment}.csv", experiment=EXPERIMENTS),
     output:
-        csv="results/claims.csv",
+        csv=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
         md="results/claims.md",
+    params:
+        thresholds=config.get("claims", {}),
+        code=ANALYSIS_HASH,
     log:
         "logs/claims.log",
     threads: 1

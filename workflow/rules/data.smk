@@ -1,9 +1,12 @@
 rule data:
-    """One data set of the config: train/test split, unit-norm rows, no parallel pairs."""
+    """One data set of the config (or derived from one): train/test split, unit-norm rows, no parallel pairs."""
+    input:
+        # a user's MNIST-format file (kind npz) is an input: replacing it regenerates the data set
+        user=lambda w: [DATASET_ENTRIES[w.dataset]["path"]] if DATASET_ENTRIES[w.dataset]["kind"] == "npz" else [],
     output:
         npz="results/data/{dataset}.npz",
     params:
-        entry=lambda w: config["datasets"][w.dataset],
+        entry=lambda w: DATASET_ENTRIES[w.dataset],
         code=DATA_HASH,
     log:
         "logs/data/{dataset}.log",

@@ -1,5 +1,5 @@
 rule train:
-    """One GD run of the run table (any GD experiment): tidy CSV trace + JSON provenance."""
+    """One GD job of the run table (any GD experiment; its seeds one after the other): tidy CSV trace + JSON provenance."""
     input:
         data=lambda w: f"results/data/{run_row(w)['dataset']}.npz",
     output:
@@ -7,7 +7,7 @@ rule train:
         json="results/runs/{experiment}/{run_id}.json",
     params:
         run=run_params,
-        dataset=lambda w: config["datasets"][run_row(w)["dataset"]],
+        dataset=lambda w: DATASET_ENTRIES[run_row(w)["dataset"]],
         engine=ENGINE_HASH,
     log:
         "logs/train/{experiment}/{run_id}.log",

@@ -20,8 +20,22 @@ from implicit.solver import gamma_rho
 #: parameter columns, in front of implicit.TRACE_COLUMNS in every run CSV.
 RUN_COLUMNS = (
     "experiment", "dataset", "run_id", "N", "n_test", "d", "m", "gamma", "seed", "lr", "lr_config",
-    "steps", "trainable", "record_every", "max_rho", "status", "reason", "failure",
+    "lr_fraction", "lambda0", "steps", "trainable", "record_every", "max_rho", "status", "reason", "failure",
 )
+
+
+def step_size(run: dict, params, ds):
+    """``run["lr"]``, or for "auto" with a ``lr_fraction`` other than the engine's ½: the number
+    f·2/λ_max(H(0)) (implicit.auto_lr).  Returns "auto" if that solve fails, so that train()
+    meets the same failure and records it."""
+    f = run.get("lr_fraction")
+    if run["lr"] != "auto" or f is None or f == implicit.training.AUTO_LR_FRACTION:
+        return run["lr"]
+    try:
+        return implicit.auto_lr(params, ds.X_train, ds.y_train, run["gamma"], trainable=tuple(run["trainable"].split("+")),
+                                fraction=f, tol=run["tol"], max_iter=run["max_iter"], method=run["method"])
+    except implicit.NotConverged:
+        return "auto"
 
 
 def run_gd(run: dict, ds) -> tuple[pd.DataFrame, dict]:
@@ -29,7 +43,7 @@ def run_gd(run: dict, ds) -> tuple[pd.DataFrame, dict]:
     params = implicit.init_params(ds.d, run["m"], run["seed"])
     t0 = time.perf_counter()
     theta, trace = implicit.train(
-        params, ds.X_train, ds.y_train, run["gamma"], lr=run["lr"], steps=run["steps"], tol=run["tol"],
+        params, ds.X_train, ds.y_train, run["gamma"], lr=step_size(run, params, ds), steps=run["steps"], tol=run["tol"],
         trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
         y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
         track_gram=run["track_gram"], max_rho=run["max_rho"], max_iter=run["max_iter"], method=run["method"],
@@ -61,7 +75,8 @@ def _with_run_columns(trace, run, ds, lr, status, reason) -> pd.DataFrame:
     values = {
         "experiment": run["experiment"], "dataset": run["dataset"], "run_id": run["run_id"],
         "N": ds.n_train, "n_test": ds.n_test, "d": ds.d, "m": run["m"], "gamma": run["gamma"],
-        "seed": run["seed"], "lr": _float(lr), "lr_config": str(run["lr"]), "steps": run["steps"],
+        "seed": run["seed"], "lr": _float(lr), "lr_config": str(run["lr"]),
+        "lr_fraction": _float(run.get("lr_fraction")), "lambda0": implicit.lambda0(ds.X_train), "steps": run["steps"],
         "trainable": run["trainable"], "record_every": run["record_every"], "max_rho": run["max_rho"],
         "status": status, "reason": reason or "",
     }

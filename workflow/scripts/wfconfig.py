@@ -7,6 +7,13 @@ The run table maps every gradient-descent experiment in the config to rows, one 
 (experiment, data set, swept value, seed), each with a unique file-name-safe ``run_id`` and
 every parameter the generic ``train`` rule needs.  Adding an experiment means adding a
 schema block, an expansion function registered in :data:`EXPANDERS` and a plot function.
+
+A *job* (one row of :func:`run_table`, one ``train`` job, one CSV) runs up to
+``seeds_per_job`` seeds of the same parameters one after the other (``seeds``, ``run_ids``):
+with many small runs this saves the ~1.5 s of interpreter and import start-up per seed.
+Expanders still yield one row per seed (:func:`run_rows`); :func:`batch_seeds` groups them.
+The non-GD computations have tables of the same shape: :func:`kernel_table` (finite-width
+Gram matrices against K∞/G∞) and :func:`gf_table` (gradient-flow ODE solves of ``flow``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ import cost
 NAME_RE = r"[a-z0-9][a-z0-9-]{0,39}"
 #: run ids: NAME_RE plus "_"-separated "<key><value>" parts (see :func:`make_run_id`).
 RUN_ID_RE = r"[a-z0-9][A-Za-z0-9._+-]{0,159}"
+
+#: smallest width a run may use: implicit.train's ρ(A) estimate (scipy ``svds``, k = 1) needs
+#: min(A.shape) ≥ 2, so m = 1 crashes the run instead of recording it.
+MIN_WIDTH = 2
+#: ``lr: auto`` is this fraction of the stable range 2/λ_max(H(0)) (implicit.training.AUTO_LR_FRACTION).
+AUTO_LR_FRACTION = 0.5
 
 #: γ at or above this value gives ρ(A(0)) ≈ 2γ ≥ 1 at initialisation (SPEC §2).
 GAMMA_WELL_POSED = 0.5
@@ -79,14 +92,19 @@ def schema_errors(config, schema) -> list[str]:
     return out
 
 
+def json_path(parent: str, key: str) -> str:
+    """``parent.key``, or ``parent['key']`` when the key is not an identifier (as jsonschema writes paths)."""
+    return f"{parent}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{parent}['{key}']"
+
+
 def semantic_errors(config) -> list[str]:
     """Checks a JSON schema cannot express: references, kind parameters, well-posed γ."""
     errors = []
     datasets = config.get("datasets", {})
     for name, ds in datasets.items():
-        errors += _dataset_errors(f"$.datasets.{name}", ds)
+        errors += _dataset_errors(json_path("$.datasets", name), ds)
     for exp, block in config.get("experiments", {}).items():
-        where = f"$.experiments.{exp}"
+        where = json_path("$.experiments", exp)
         for i, name in enumerate(block.get("datasets", [])):
             if name not in datasets:
                 errors.append(f"{where}.datasets[{i}]: unknown data set {name!r}; defined: {sorted(datasets)}")
@@ -95,6 +113,41 @@ def semantic_errors(config) -> list[str]:
                 for g in gammas:
                     if g is not None and g >= GAMMA_WELL_POSED:
                         errors.append(f"{where}.{key}: γ = {g} ≥ {GAMMA_WELL_POSED} is {WELL_POSEDNESS}")
+        if not any(name not in datasets for name in block.get("datasets", [])):
+            errors += _experiment_errors(config, exp, block, where)
+    return errors
+
+
+def _experiment_errors(config, exp, block, where) -> list[str]:
+    """Widths the engine can run, and each experiment's own constraints."""
+    errors = []
+    widths = [("m", block["m"])] if "m" in block else []
+    widths += [(f"widths[{i}]", m) for i, m in enumerate(block.get("widths", []))]
+    errors += [f"{where}.{key}: m = {m} is below {MIN_WIDTH}: implicit.train estimates ρ(A) with scipy's "
+               f"svds, which needs an m×m matrix with m ≥ {MIN_WIDTH}" for key, m in widths if m < MIN_WIDTH]
+    if exp == "linear-width":
+        for tpl in block["datasets"]:
+            for N in block["n_train"]:
+                name = derived_name(config, tpl, N)
+                if not re.fullmatch(NAME_RE, name):
+                    errors.append(f"{where}.datasets: derived data-set name {name!r} (template {tpl!r}, N = {N}) "
+                                  f"is not a valid name ({NAME_RE}); use a shorter template name")
+                elif name in config["datasets"] and config["datasets"][name] != {**config["datasets"][tpl], "n_train": N}:
+                    errors.append(f"{where}.datasets: derived data set {name!r} clashes with the configured data set of that name")
+                for j, r in enumerate(block["ratios"]):
+                    m = r * N
+                    if abs(m - round(m)) > 1e-9 or round(m) < MIN_WIDTH:
+                        errors.append(f"{where}.ratios[{j}]: m = (m/N)·N = {r:g}·{N} = {m:g} must be a whole number "
+                                      f"≥ {MIN_WIDTH} for every N in n_train")
+    if exp == "flow":
+        if "lr" in block:
+            errors.append(f"{where}.lr: the flow experiment sets its step sizes with lr_fractions (η = f·2/λ_max(H(0)))")
+        fmax = max(block["lr_fractions"])
+        for j, f in enumerate(block["lr_fractions"]):
+            k = fmax / f
+            if abs(k - round(k)) > 1e-9:
+                errors.append(f"{where}.lr_fractions[{j}]: {f:g} must divide the largest fraction {fmax:g} a whole number "
+                              f"of times, so that every step size reaches the same times t = kη")
     return errors
 
 
@@ -129,7 +182,7 @@ def validate(config, schema_path) -> None:
     if not errors:
         errors = semantic_errors(config)
         if not errors:
-            run_table(config)  # unique run ids
+            run_table(config), kernel_table(config), gf_table(config)  # unique run ids
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
 
@@ -160,13 +213,24 @@ def _settings(config, block) -> dict:
     return {k: block.get(k, config["training"][k]) for k in TRAINING_KEYS}
 
 
+#: analysis settings of an experiment block (not run parameters): the aggregation rule writes
+#: them as columns of results/<experiment>.csv, so that the figure reads them from its CSV.
+ANALYSIS_KEYS = {"linear-width": ("target", "min_fraction")}
+
+
+def analysis_settings(config, experiment) -> dict:
+    block = config.get("experiments", {}).get(experiment, {})
+    return {k: block[k] for k in ANALYSIS_KEYS.get(experiment, ()) if k in block}
+
+
 def _row(config, experiment, dataset, m, gamma, seed, settings, **extra) -> dict:
-    ds = config["datasets"][dataset]
+    ds = all_datasets(config)[dataset]
     d = ds.get("d") or (64 if ds["kind"] == "digits" else None)
     trainable = "+".join(b for b in "AWuv" if b in settings["trainable"])
     row = {
         "experiment": experiment, "dataset": dataset, "N": ds["n_train"], "n_test": ds["n_test"],
         "d": d, "m": m, "gamma": gamma, "seed": seed, **settings, "trainable": trainable,
+        "lr_fraction": AUTO_LR_FRACTION if settings["lr"] == "auto" else None,
         "track_gram": False, "max_rho": 1.0, **extra,
     }
     # scheduler requests (not run parameters): mem_mb (MB) and runtime (min) from the cost model
@@ -192,26 +256,221 @@ def expand_gamma(config, name, block) -> list[dict]:
     ]
 
 
+def expand_gram(config, name, block) -> list[dict]:
+    """The width runs with the Gram matrix's extreme eigenvalues recorded at every recorded step."""
+    return [row | {"track_gram": True} for row in expand_width(config, name, block)]
+
+
+def expand_layers(config, name, block) -> list[dict]:
+    """One run per (data set, trained subset, width m, seed), Gram blocks recorded; ids "_t<subset>"."""
+    rows = []
+    for subset in block["subsets"]:
+        s = _settings(config, block) | {"trainable": subset}
+        tag = "".join(b for b in "AWuv" if b in subset)
+        rows += [
+            _row(config, name, ds, m, block["gamma"], seed, s, track_gram=True,
+                 run_id=make_run_id(ds, m=m, g=float(block["gamma"]), t=tag, s=seed))
+            for ds in block["datasets"] for m in block["widths"] for seed in block["seeds"]
+        ]
+    return rows
+
+
+def expand_linear_width(config, name, block) -> list[dict]:
+    """One run per (template data set, N, m/N, seed) on the derived data set "<template>-n<N>"
+    (the template with n_train = N; :func:`derived_datasets`), m = (m/N)·N."""
+    s = _settings(config, block)
+    return [
+        _row(config, name, derived_name(config, tpl, N), round(r * N), block["gamma"], seed, s,
+             run_id=make_run_id(derived_name(config, tpl, N), m=round(r * N), g=float(block["gamma"]), s=seed))
+        for tpl in block["datasets"] for N in block["n_train"] for r in block["ratios"] for seed in block["seeds"]
+    ]
+
+
+def flow_steps(block, fraction) -> int:
+    """Steps and record interval of the step size ``fraction`` scale by (largest fraction)/fraction,
+    so that every step size covers the same times t = kη."""
+    return round(max(block["lr_fractions"]) / fraction)
+
+
+def expand_flow(config, name, block) -> list[dict]:
+    """GD part of ``flow``: one run per (data set, step-size fraction f, seed) with
+    η = f·2/λ_max(H(0)); the smaller steps run proportionally longer (:func:`flow_steps`)."""
+    s = _settings(config, block) | {"lr": "auto"}
+    rows = []
+    for f in block["lr_fractions"]:
+        k = flow_steps(block, f)
+        sf = s | {"steps": s["steps"] * k, "record_every": s["record_every"] * k}
+        rows += [
+            _row(config, name, ds, block["m"], block["gamma"], seed, sf, lr_fraction=float(f),
+                 run_id=make_run_id(ds, m=block["m"], g=float(block["gamma"]), f=float(f), s=seed))
+            for ds in block["datasets"] for seed in block["seeds"]
+        ]
+    return rows
+
+
 #: experiment id -> expansion function (config, name, block) -> rows; all run by the generic train rule.
-EXPANDERS = {"width": expand_width, "gamma": expand_gamma}
+#: (``digits`` and ``lazy`` are width sweeps; ``kernel`` and the ODE part of ``flow`` are not GD:
+#: see :func:`kernel_table` and :func:`gf_table`.)
+EXPANDERS = {
+    "width": expand_width, "gamma": expand_gamma, "linear-width": expand_linear_width, "gram": expand_gram,
+    "lazy": expand_width, "flow": expand_flow, "layers": expand_layers, "digits": expand_width,
+}
+#: experiments that are not (only) gradient descent: their own rules make their run CSVs
+OTHER_EXPERIMENTS = ("kernel",)
 
 
 def enabled_experiments(config) -> list[str]:
     return [e for e, b in config.get("experiments", {}).items() if b.get("enabled", True)]
 
 
-def run_table(config) -> dict[tuple[str, str], dict]:
-    """{(experiment, run_id): row} over the enabled GD experiments; run ids are unique per experiment."""
-    table = {}
+def run_rows(config) -> list[dict]:
+    """Every GD run of the enabled experiments, one row per seed (``seed``, ``run_id``)."""
+    rows = []
     for exp in enabled_experiments(config):
-        if exp not in EXPANDERS:
-            continue
-        for row in EXPANDERS[exp](config, exp, config["experiments"][exp]):
+        if exp in EXPANDERS:
+            rows += EXPANDERS[exp](config, exp, config["experiments"][exp])
+    return rows
+
+
+def seeds_per_job(config, experiment) -> int:
+    """Seeds one job runs (the experiment's ``seeds_per_job``, else ``training.seeds_per_job``, else 1)."""
+    block = config.get("experiments", {}).get(experiment, {})
+    return int(block.get("seeds_per_job", config.get("training", {}).get("seeds_per_job", 1)))
+
+
+#: row fields that differ between the seeds of one job
+PER_SEED = ("seed", "run_id")
+#: scheduler requests: not run parameters
+REQUESTS = ("mem_mb", "runtime")
+
+
+def batch_seeds(rows, per_job: int) -> list[dict]:
+    """Group per-seed rows that differ only in ``seed``/``run_id`` into jobs of at most
+    ``per_job`` seeds (in the order given).  A job row has ``seeds`` and ``run_ids`` (aligned)
+    instead of ``seed``, ``run_id`` = the seeds' common id with "_s<seed>+<seed>..." and the
+    runtime request of its seeds together; with one seed it equals the per-seed row."""
+    groups = {}
+    for row in rows:
+        key = repr(sorted((k, v) for k, v in row.items() if k not in PER_SEED + REQUESTS))
+        groups.setdefault(key, []).append(row)
+    jobs = []
+    for group in groups.values():
+        for i in range(0, len(group), per_job):
+            chunk = group[i:i + per_job]
+            head, tail = chunk[0]["run_id"].rsplit("_s", 1)
+            if tail != str(chunk[0]["seed"]):
+                raise ConfigError(f"run id {chunk[0]['run_id']!r} does not end in _s<seed>")
+            job = {k: v for k, v in chunk[0].items() if k not in PER_SEED}
+            job.update(seeds=[r["seed"] for r in chunk], run_ids=[r["run_id"] for r in chunk],
+                       run_id=head + "_s" + "+".join(str(r["seed"]) for r in chunk))
+            if "runtime" in job:
+                job["runtime"] = sum(r["runtime"] for r in chunk)
+            jobs.append(job)
+    return jobs
+
+
+def _table(rows_by_experiment, config) -> dict[tuple[str, str], dict]:
+    table = {}
+    for exp, rows in rows_by_experiment.items():
+        for row in batch_seeds(rows, seeds_per_job(config, exp)):
             key = (exp, row["run_id"])
             if key in table:
-                raise ConfigError(f"$.experiments.{exp}: two runs share the id {row['run_id']!r}")
+                raise ConfigError(f"{json_path('$.experiments', exp)}: two runs share the id {row['run_id']!r}")
             table[key] = row
     return table
+
+
+def run_table(config) -> dict[tuple[str, str], dict]:
+    """{(experiment, run_id): job row} over the enabled GD experiments (one ``train`` job each,
+    its seeds batched by :func:`batch_seeds`); job ids are unique per experiment."""
+    by_exp = {}
+    for row in run_rows(config):
+        by_exp.setdefault(row["experiment"], []).append(row)
+    return _table(by_exp, config)
+
+
+def _solver(config, block) -> dict:
+    s = _settings(config, block)
+    return {k: s[k] for k in ("tol", "max_iter", "method", "threads")}
+
+
+def kernel_table(config) -> dict[str, dict]:
+    """{run_id: job row} of the ``kernel`` experiment: per (data set, width m) the seeds whose
+    ΦᵀΦ and ZᵀZ at initialisation are compared with G∞ and K∞ (rule ``kernel_errors``)."""
+    if "kernel" not in enabled_experiments(config):
+        return {}
+    block = config["experiments"]["kernel"]
+    rows = []
+    for ds in block["datasets"]:
+        entry = all_datasets(config)[ds]
+        d = entry.get("d") or (64 if entry["kind"] == "digits" else None)
+        for m in block["widths"]:
+            for seed in block["seeds"]:
+                row = {"experiment": "kernel", "dataset": ds, "N": entry["n_train"], "d": d, "m": m,
+                       "gamma": block["gamma"], "seed": seed, **_solver(config, block),
+                       "run_id": make_run_id(ds, m=m, g=float(block["gamma"]), s=seed)}
+                # forward solves at initialisation only: memory of a GD job of one step
+                rows.append(row | cost.request({**row, "n_test": 0, "steps": 1}))
+    return {r["run_id"]: r for r in _table({"kernel": rows}, config).values()}
+
+
+def kernel_limits(config) -> list[tuple[str, float]]:
+    """(data set, γ) pairs whose infinite-width kernels K∞, G∞ the kernel experiment needs."""
+    return sorted({(r["dataset"], r["gamma"]) for r in kernel_table(config).values()})
+
+
+def gf_table(config) -> dict[str, dict]:
+    """{run_id: job row} of the gradient-flow ODE solves of ``flow`` (rule ``gradient_flow``):
+    per (data set, seed) the same θ(0) as the GD runs, integrated to the time the GD runs reach,
+    t_max = steps · η_max with η_max = f_max·2/λ_max(H(0)), reported at the GD record times."""
+    if "flow" not in enabled_experiments(config):
+        return {}
+    block = config["experiments"]["flow"]
+    s = _settings(config, block)
+    trainable = "+".join(b for b in "AWuv" if b in s["trainable"])
+    rows = []
+    for ds in block["datasets"]:
+        entry = all_datasets(config)[ds]
+        d = entry.get("d") or (64 if entry["kind"] == "digits" else None)
+        for seed in block["seeds"]:
+            row = {"experiment": "flow", "dataset": ds, "N": entry["n_train"], "n_test": entry["n_test"], "d": d,
+                   "m": block["m"], "gamma": block["gamma"], "seed": seed, "trainable": trainable,
+                   "lr_fraction": float(max(block["lr_fractions"])), "steps": s["steps"],
+                   "record_every": s["record_every"], "rtol": block["gf_rtol"], "atol": block["gf_atol"],
+                   **_solver(config, block), "run_id": make_run_id(ds, m=block["m"], g=float(block["gamma"]), gf="", s=seed)}
+            # an adaptive RK45 step costs six gradients; budget as a GD run of 6× the steps
+            rows.append(row | cost.request({**row, "steps": 6 * s["steps"]}))
+    return {r["run_id"]: r for r in _table({"flow": rows}, config).values()}
+
+
+# --------------------------------------------------------------------------------------
+# data sets derived from a template (linear-width's grid over N)
+# --------------------------------------------------------------------------------------
+def derived_name(config, template: str, N: int) -> str:
+    """"<template>-n<N>", or the template's own name when its n_train is N."""
+    return template if config["datasets"][template]["n_train"] == N else f"{template}-n{N}"
+
+
+def derived_datasets(config) -> dict[str, dict]:
+    """{name: entry} of the data sets the enabled experiments derive: for ``linear-width``, each
+    template of its ``datasets`` with n_train = N for every N of ``n_train`` (same kind, d, seed
+    and parameters, so the draws are nested: the first N points are shared)."""
+    out = {}
+    block = config.get("experiments", {}).get("linear-width")
+    if block and block.get("enabled", True):
+        for tpl in block.get("datasets", []):
+            if tpl not in config.get("datasets", {}):
+                continue
+            for N in block.get("n_train", []):
+                name = derived_name(config, tpl, N)
+                if name not in config["datasets"]:
+                    out[name] = {**config["datasets"][tpl], "n_train": N}
+    return out
+
+
+def all_datasets(config) -> dict[str, dict]:
+    """The configured data sets and the derived ones (:func:`derived_datasets`)."""
+    return {**config.get("datasets", {}), **derived_datasets(config)}
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,25 @@
+# The ODE part of the `flow` experiment (its GD runs go through the generic `train` rule).
+
+
+rule gradient_flow:
+    """One job of the gradient-flow table: dθ/dt = −∇L(θ) from the GD runs' θ(0), at their record times."""
+    input:
+        data=lambda w: "results/data/{dataset}.npz".format(**table_row(GF_RUNS, "flow/gf")(w)),
+    output:
+        csv="results/runs/flow/gf/{run_id}.csv",
+        json="results/runs/flow/gf/{run_id}.json",
+    params:
+        run=job_params(table_row(GF_RUNS, "flow/gf")),
+        engine=ENGINE_HASH,
+    log:
+        "logs/gradient_flow/{run_id}.log",
+    benchmark:
+        "results/benchmarks/gradient_flow/{run_id}.tsv"
+    threads: lambda w: table_row(GF_RUNS, "flow/gf")(w)["threads"]
+    resources:
+        mem_mb=lambda w, attempt: table_row(GF_RUNS, "flow/gf")(w)["mem_mb"] * attempt,
+        runtime=lambda w, attempt: table_row(GF_RUNS, "flow/gf")(w)["runtime"] * attempt,
+    conda:
+        ENV
+    script:
+        "../scripts/gradient_flow.py"

@@ -1,0 +1,51 @@
+# The `kernel` experiment (not gradient descent): finite-width ΦΦᵀ and ZZᵀ at initialisation
+# against the infinite-width kernels G∞ and K∞ of the same inputs.
+
+
+rule kernel_limit:
+    """G∞ and K∞ of one data set at one γ, computed once and shared by every width and seed."""
+    input:
+        data="results/data/{dataset}.npz",
+    output:
+        npz="results/kernels/{dataset}_g{gamma}.npz",
+    params:
+        engine=ENGINE_HASH,
+    log:
+        "logs/kernel_limit/{dataset}_g{gamma}.log",
+    benchmark:
+        "results/benchmarks/kernel_limit/{dataset}_g{gamma}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    wildcard_constraints:
+        gamma=r"[0-9.]+(e-?[0-9]+)?",
+    conda:
+        ENV
+    script:
+        "../scripts/kernel_limit.py"
+
+
+rule kernel_errors:
+    """One job of the kernel table: ‖ΦΦᵀ − G∞‖ and ‖ZZᵀ − K∞‖ for its seeds at one width m."""
+    input:
+        data=lambda w: "results/data/{dataset}.npz".format(**table_row(KERNEL_RUNS, "kernel")(w)),
+        limit=lambda w: "results/kernels/{dataset}_g{gamma:g}.npz".format(**table_row(KERNEL_RUNS, "kernel")(w)),
+    output:
+        csv="results/runs/kernel/{run_id}.csv",
+        json="results/runs/kernel/{run_id}.json",
+    params:
+        run=job_params(table_row(KERNEL_RUNS, "kernel")),
+        engine=ENGINE_HASH,
+    log:
+        "logs/kernel_errors/{run_id}.log",
+    benchmark:
+        "results/benchmarks/kernel_errors/{run_id}.tsv"
+    threads: lambda w: table_row(KERNEL_RUNS, "kernel")(w)["threads"]
+    resources:
+        mem_mb=lambda w, attempt: table_row(KERNEL_RUNS, "kernel")(w)["mem_mb"] * attempt,
+        runtime=lambda w, attempt: table_row(KERNEL_RUNS, "kernel")(w)["runtime"] * attempt,
+    conda:
+        ENV
+    script:
+        "../scripts/kernel_errors.py"
