@@ -256,6 +256,7 @@ def plot_linear_width(df: pd.DataFrame) -> Figure:
     Nr = np.array([min(Ns), max(Ns)], dtype=float)
     ax.plot(Nr, Nr, color="grey", linestyle="--", linewidth=1, label="m = N")
     ax.set(xscale="log", yscale="log", xlabel="N [samples]", ylabel="m [neurons]")
+    _loglog_ticks(ax, sorted(grid["m"].unique()), axis="y")
     _loglog_ticks(ax, Ns)
     ax.text(0.03, 0.97, f"fitted exponent p = {fit['slope']:.2f}\n95% CI [{fit['low']:.2f}, {fit['high']:.2f}]",
             transform=ax.transAxes, va="top", fontsize="small", bbox=dict(facecolor="white", alpha=0.8, linewidth=0))
