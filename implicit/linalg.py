@@ -30,9 +30,12 @@ class PowerNorm:
         if self.v is None:  # cold start: Lanczos (ARPACK) gives the top singular vector
             from scipy.sparse.linalg import svds
 
-            v0 = np.random.default_rng(self.seed).standard_normal(A.shape[1])
-            _, _, vt = svds(np.asarray(A, dtype=np.float64), k=1, v0=v0, tol=1e-12)
-            self.v = vt[0]
+            A64 = np.asarray(A, dtype=np.float64)
+            if min(A.shape) < 3:  # ARPACK needs k < min(shape): tiny matrices go to LAPACK
+                self.v = np.linalg.svd(A64)[2][0]
+            else:
+                v0 = np.random.default_rng(self.seed).standard_normal(A.shape[1])
+                self.v = svds(A64, k=1, v0=v0, tol=1e-12)[2][0]
         v, sigma = self.v.astype(A.dtype, copy=False), 0.0  # a float64 v would upcast A
         for _ in range(self.max_iter):
             w = A @ v

@@ -180,6 +180,9 @@ def gradient_flow(
     fixed-point equations to ``tol`` with warm starts.  Returns a DataFrame with columns
     ``t`` and ``loss`` at ``t_eval`` (default: ``n_eval`` evenly spaced times); attrs hold
     the number of gradient evaluations and the integrator's message.
+
+    The gradient jumps where a ReLU unit switches, so tight ``rtol`` is expensive: 30 GD
+    steps' worth of time took 110 evaluations at rtol 1e-4, 3,584 at 1e-6, 30,980 at 1e-7.
     """
     from scipy.integrate import solve_ivp
 

@@ -349,3 +349,12 @@ def test_gradient_flow_subset(tiny):
     _, tr = implicit.train(p, X, y, gamma, lr=lr, steps=400, trainable=("u", "v"), record_every=80)
     gf2 = implicit.gradient_flow(p, X, y, gamma, t_max=400 * lr, t_eval=tr["step"].to_numpy() * lr, trainable=("u", "v"), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(tr["train_loss"], gf2["loss"], rtol=1e-2)
+
+
+def test_width_one_trains():
+    """m = 1 (and 2): the cold start of the ρ estimate must not need ARPACK (k < min(shape))."""
+    X = np.eye(3)
+    for m in (1, 2):
+        theta, tr = implicit.train(implicit.init_params(3, m, 0), X, np.ones(3), 0.1, lr=0.01, steps=2)
+        assert tr.attrs["status"] == "completed"
+        np.testing.assert_allclose(tr["rho"].iloc[-1], 0.1 * np.linalg.norm(theta.A, 2) / np.sqrt(m), rtol=1e-6)
