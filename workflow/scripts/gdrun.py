@@ -49,12 +49,13 @@ def run_gd(run: dict, ds) -> tuple[pd.DataFrame, dict]:
         track_gram=run["track_gram"], max_rho=run["max_rho"], max_iter=run["max_iter"], method=run["method"],
     )
     wall = time.perf_counter() - t0
-    status, reason, lr = trace.attrs["status"], trace.attrs["reason"], trace.attrs["lr"]
+    status, reason, lr, dtype = (trace.attrs[k] for k in ("status", "reason", "lr", "dtype"))
     if status != "completed":
         fail = _failure_row(theta, ds, run, trace, reason)
         trace = fail if trace.empty else pd.concat([trace, fail], ignore_index=True)
     table = _with_run_columns(trace, run, ds, lr, status, reason)
-    summary = {"status": status, "reason": reason, "lr": _float(lr), "wall_seconds": wall, "rows": len(table)}
+    summary = {"status": status, "reason": reason, "lr": _float(lr), "dtype": dtype,
+               "wall_seconds": wall, "rows": len(table)}
     return table, summary
 
 
