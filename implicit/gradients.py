@@ -165,7 +165,8 @@ def evaluate(
     if not need_grad:
         return Evaluation(loss, r, eq, None, None)
     K = None
-    grads = params.zeros_like()
+    # trained blocks are overwritten below: only untrained ones need zeros
+    grads = Params(*(np.empty_like(a) if b in trainable else np.zeros_like(a) for b, a in params.blocks()))
     if "A" in trainable or "W" in trainable:
         # weights |r_j|, capped so that K is never asked for below 64ε‖u‖ (its rounding level)
         floor = 64 * np.finfo(params.dtype).eps * float(np.linalg.norm(params.u))

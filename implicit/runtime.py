@@ -10,9 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-_limits = None
-
-
 def set_threads(n: int) -> int:
     """Use ``n`` threads in Numba's parallel kernels and in the BLAS behind NumPy.
 
@@ -21,7 +18,6 @@ def set_threads(n: int) -> int:
     was started with (``NUMBA_NUM_THREADS``, default: all cores); ``n`` is capped there.
     Returns the count in force.
     """
-    global _limits
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -30,7 +26,7 @@ def set_threads(n: int) -> int:
         raise ValueError(f"thread count must be ≥ 1, got {n}")
     n = min(n, numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(n)
-    _limits = threadpool_limits(limits=n, user_api="blas")
+    threadpool_limits(limits=n, user_api="blas")  # applies at once, for the process
     return n
 
 
