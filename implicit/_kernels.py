@@ -19,12 +19,13 @@ import numpy as np
 
 
 @nb.njit(cache=True)
-def relu_map(P, Phi, Z, Zout, res, scale):
+def relu_map(P, Phi, Z, Zout, res, scale, delta):
     """Forward step of z = σ(γ̃Az + φ) given the product P ← ZAᵀ and scale = γ̃.
 
     In place: P ← scale·P + Φ (the pre-activation), Zout ← max(P, 0),
-    res[j] ← ‖Zout[j] − Z[j]‖₂ (the fixed-point residual of Z, per sample).
-    ``Zout`` may be ``Z`` itself.  Shapes: P, Phi, Z, Zout (N, m); res (N,).
+    res[j] ← ‖Zout[j] − Z[j]‖₂ (the fixed-point residual of Z, per sample),
+    delta ← Zout − Z rounded to delta's dtype (float32: the next low-precision increment).
+    ``Zout`` may be ``Z`` itself.  Shapes: P, Phi, Z, Zout, delta (N, m); res (N,).
     """
     N, m = P.shape
     for j in range(N):
@@ -35,16 +36,42 @@ def relu_map(P, Phi, Z, Zout, res, scale):
             znew = p if p > 0.0 else 0.0
             diff = znew - Z[j, i]
             acc += diff * diff
+            delta[j, i] = diff
             Zout[j, i] = znew
         res[j] = np.sqrt(acc)
 
 
 @nb.njit(cache=True)
-def adjoint_map(T, u, K, Kout, res, scale):
+def relu_increment(P, T, Z, res, delta, scale):
+    """Forward step from an incremental product: T = δAᵀ for the last step δ = delta.
+
+    In place: P ← P + scale·T (the pre-activation of the current Z, since P was that of
+    Z − δ), then as :func:`relu_map`: Z ← max(P, 0), res[j] ← ‖Z_new[j] − Z_old[j]‖₂,
+    delta ← Z_new − Z_old.  P stays in Z's dtype; T and delta may be float32.
+    Shapes: P, T, Z, delta (N, m); res (N,).
+    """
+    N, m = P.shape
+    for j in range(N):
+        acc = 0.0
+        for i in range(m):
+            p = P[j, i] + scale * T[j, i]
+            P[j, i] = p
+            znew = p if p > 0.0 else 0.0
+            diff = znew - Z[j, i]
+            acc += diff * diff
+            delta[j, i] = diff
+            Z[j, i] = znew
+        res[j] = np.sqrt(acc)
+
+
+@nb.njit(cache=True)
+def adjoint_map(T, u, P, K, Kout, res, scale, M, delta):
     """Adjoint step of K = u1ᵀ + γ̃Aᵀ(D⊙K) (one sample per row: k_j = u + γ̃Aᵀ(d_j⊙k_j)).
 
-    Given T ← (D⊙K)A and scale = γ̃:  Kout[j] ← u + scale·T[j],  res[j] ← ‖Kout[j] − K[j]‖₂.
-    ``Kout`` may be ``K``.  Shapes: T, K, Kout (N, m); u (m,); res (N,).
+    Given T ← (D⊙K)A and scale = γ̃:  Kout[j] ← u + scale·T[j],  res[j] ← ‖Kout[j] − K[j]‖₂,
+    M ← D⊙Kout (the next product's operand, D = 1[P > 0]) and delta ← D⊙(Kout − K) in
+    delta's dtype (the next low-precision increment).  ``Kout`` may be ``K``.
+    Shapes: T, P, K, Kout, M, delta (N, m); u (m,); res (N,).
     """
     N, m = T.shape
     for j in range(N):
@@ -54,6 +81,39 @@ def adjoint_map(T, u, K, Kout, res, scale):
             diff = knew - K[j, i]
             acc += diff * diff
             Kout[j, i] = knew
+            if P[j, i] > 0.0:
+                M[j, i] = knew
+                delta[j, i] = diff
+            else:
+                M[j, i] = 0.0
+                delta[j, i] = 0.0
+        res[j] = np.sqrt(acc)
+
+
+@nb.njit(cache=True)
+def adjoint_increment(T, T1, u, P, K, res, scale, M, delta):
+    """Adjoint step from an incremental product: T1 = δA for the last masked step δ = delta.
+
+    In place: T ← T + T1 (the product (D⊙K)A of the current K), then as :func:`adjoint_map`
+    with Kout = K.  T stays in K's dtype; T1 and delta may be float32.
+    Shapes: T, T1, P, K, M, delta (N, m); u (m,); res (N,).
+    """
+    N, m = T.shape
+    for j in range(N):
+        acc = 0.0
+        for i in range(m):
+            t = T[j, i] + T1[j, i]
+            T[j, i] = t
+            knew = u[i] + scale * t
+            diff = knew - K[j, i]
+            acc += diff * diff
+            K[j, i] = knew
+            if P[j, i] > 0.0:
+                M[j, i] = knew
+                delta[j, i] = diff
+            else:
+                M[j, i] = 0.0
+                delta[j, i] = 0.0
         res[j] = np.sqrt(acc)
 
 
@@ -104,6 +164,25 @@ def same_mask_rows(P1, P2):
 
 
 @nb.njit(cache=True)
+def extrapolate_adjoint(K, uk, Kp, up, smooth, u, out):
+    """Adjoint start out ← C̃ + 1uᵀ with C = K − 1u_kᵀ extrapolated on the ``smooth`` rows.
+
+    out[j] = c_j + u, where c_j = K[j] − u_k, plus (c_j − (Kp[j] − u_p)) when ``smooth[j]``
+    (linear extrapolation from the step before, whose iterate is Kp at u_p).
+    Shapes: K, Kp, out (N, m); uk, up, u (m,); smooth (N,) bool.
+    """
+    N, m = K.shape
+    for j in range(N):
+        if smooth[j]:
+            for i in range(m):
+                c = K[j, i] - uk[i]
+                out[j, i] = 2.0 * c - (Kp[j, i] - up[i]) + u[i]
+        else:
+            for i in range(m):
+                out[j, i] = K[j, i] - uk[i] + u[i]
+
+
+@nb.njit(cache=True)
 def flip_correction(Pold, Pnew, Kold, A, scale, K0):
     """K0[j] += ±scale·Kold[j,i]·A[i] for every unit whose mask 1[P > 0] changed (+ if it opened).
 
@@ -118,3 +197,20 @@ def flip_correction(Pold, Pnew, Kold, A, scale, K0):
                 s = scale * Kold[j, i] if now else -scale * Kold[j, i]
                 for l in range(m):
                     K0[j, l] += s * A[i, l]
+
+
+@nb.njit(cache=True)
+def axpy(alpha, x, y):
+    """y ← y + alpha·x in place, without a temporary.  x, y: 1-D of equal length."""
+    for i in range(y.shape[0]):
+        y[i] += alpha * x[i]
+
+
+@nb.njit(cache=True)
+def diff_norm(a, b):
+    """‖a − b‖₂ of two 1-D arrays, without a temporary (accumulated in float64)."""
+    acc = 0.0
+    for i in range(a.shape[0]):
+        d = np.float64(a[i]) - np.float64(b[i])
+        acc += d * d
+    return np.sqrt(acc)

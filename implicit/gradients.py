@@ -27,7 +27,8 @@ class WarmStart:
 
     ``Z``, ``K`` (N, m): the last equilibrium and unit-residual adjoint; after each call
     ``fwd_iter``/``adj_iter`` (iterations of the slowest sample), ``fwd_work``/``adj_work``
-    (sample-iterations / N: the cost in full-batch iterations, see ``solver.iterate``) and
+    (sample-iterations / N: the cost in full-batch iterations, see ``solver.iterate``; the
+    float64 part in ``fwd_exact_work``/``adj_exact_work``) and
     ``fwd_residual``/``adj_residual`` describe that call's solves.
 
     With ``extrapolate=True`` (used by :func:`implicit.train`) the starts follow the GD
@@ -51,6 +52,8 @@ class WarmStart:
     adj_work: float = 0.0
     fwd_residual: float = float("nan")
     adj_residual: float = float("nan")
+    fwd_exact_work: float = 0.0
+    adj_exact_work: float = 0.0
     _prev: dict = field(default_factory=dict, repr=False)
 
     def start_Z(self, shape):
@@ -67,12 +70,13 @@ class WarmStart:
         if self.K is None or self.K.shape != P.shape or "P" not in self._prev:
             return None
         Pk, uk = self._prev["P"], self._prev["u"]
-        K0 = self.K - uk
         Kp = self._prev.get("K")
+        K0 = np.empty_like(self.K)
         if self.extrapolate and Kp is not None and Kp.shape == P.shape:
             smooth = _kernels.same_mask_rows(Pk, self._prev["P_old"])
-            K0[smooth] += K0[smooth] - (Kp[smooth] - self._prev["u_old"])
-        K0 += params.u
+            _kernels.extrapolate_adjoint(self.K, uk, Kp, self._prev["u_old"], smooth, params.u, K0)
+        else:
+            _kernels.extrapolate_adjoint(self.K, uk, self.K, uk, np.zeros(len(K0), dtype=bool), params.u, K0)
         if self.extrapolate:
             _kernels.flip_correction(Pk, P, self.K, params.A, gamma / np.sqrt(params.m), K0)
         return K0
@@ -98,7 +102,7 @@ class Evaluation:
 
 
 def _solver_kw(kw):
-    allowed = {"max_iter", "method", "anderson_depth", "patience"}
+    allowed = {"max_iter", "method", "anderson_depth", "patience", "lipschitz", "mixed", "A32"}
     bad = set(kw) - allowed
     if bad:
         raise TypeError(f"unexpected solver options {sorted(bad)}; allowed: {sorted(allowed)}")
@@ -113,6 +117,7 @@ def forward(params, X, gamma, *, tol=1e-10, warm_start: WarmStart | None = None,
     if warm_start is not None:
         warm_start.store_Z(eq)
         warm_start.fwd_iter, warm_start.fwd_work, warm_start.fwd_residual = eq.n_iter, eq.work, eq.residual
+        warm_start.fwd_exact_work = eq.exact_work
     return eq
 
 
@@ -129,6 +134,7 @@ def unit_adjoint(params, gamma, eq: Equilibrium, *, tol=1e-10, weights=None, war
     if warm_start is not None:
         warm_start.store_K(sol.x, params.u, eq.P)
         warm_start.adj_iter, warm_start.adj_work, warm_start.adj_residual = sol.n_iter, sol.work, float(sol.residuals[-1])
+        warm_start.adj_exact_work = sol.exact_work
     return sol.x
 
 
@@ -159,6 +165,8 @@ def evaluate(
     trainable = check_trainable(trainable)
     X = check_inputs(params, X, gamma)
     y = check_y(y, X.shape[0], params.dtype)
+    if solver.get("mixed"):  # one float32 copy of A for both solves
+        solver = dict(solver, A32=params.A.astype(np.float32))
     eq = forward(params, X, gamma, tol=tol, warm_start=warm_start, **solver)
     r = output(params, eq) - y
     loss = 0.5 * float(r @ r)
@@ -203,7 +211,8 @@ def loss_and_grad(
     """(L, ∇L) with L = ½Σ(ŷ_i − y_i)² and ∇L a :class:`Params` (zeros for untrained blocks).
 
     X (N, d), y (N,).  ``warm_start``: a :class:`WarmStart` reused across calls.  Solver
-    options (``max_iter``, ``method``, ``anderson_depth``, ``patience``) go to both solves.
+    options (``max_iter``, ``method``, ``anderson_depth``, ``patience``, ``lipschitz``,
+    ``mixed``; see ``solver.iterate``) go to both solves.
     """
     ev = evaluate(params, X, y, gamma, tol=tol, trainable=trainable, warm_start=warm_start, **solver)
     return ev.loss, ev.grads

@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from . import _kernels
+
 #: The parameter blocks, in the order used everywhere (traces, Gram blocks, flattening).
 BLOCKS = ("A", "W", "u", "v")
 
@@ -102,8 +104,11 @@ class Params:
     def axpy(self, alpha: float, other: "Params", names=BLOCKS) -> "Params":
         """In place: block += alpha · other.block for each block in ``names``; returns self."""
         for name in names:
-            a = getattr(self, name)
-            a += alpha * getattr(other, name)
+            a, x = getattr(self, name), getattr(other, name)
+            if a.flags.c_contiguous and x.flags.c_contiguous and a.dtype == x.dtype and a.shape == x.shape:
+                _kernels.axpy(a.dtype.type(alpha), x.reshape(-1), a.reshape(-1))  # no temporary
+            else:
+                a += alpha * x
         return self
 
     def vdot(self, other: "Params") -> float:

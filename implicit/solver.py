@@ -66,6 +66,7 @@ class Equilibrium:
     residuals: np.ndarray = field(repr=False)
     converged: bool = True
     work: float = float("nan")
+    exact_work: float = float("nan")
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Solve:
     residuals: np.ndarray
     work: float
     reason: str | None
+    exact_work: float = float("nan")
 
 
 def features(params: Params, X: np.ndarray):
@@ -114,6 +116,9 @@ def equilibrium(
     method: str = "fixed-point",
     anderson_depth: int = 5,
     patience: int = 50,
+    lipschitz: float | None = None,
+    mixed: bool = False,
+    A32: np.ndarray | None = None,
     return_unconverged: bool = False,
 ) -> Equilibrium:
     """Solve z_i = σ(γ/√m · A z_i + φ_i) for every row x_i of X (N, d).
@@ -121,6 +126,8 @@ def equilibrium(
     ``method``: "fixed-point" (plain iteration, default) or "anderson" (per-sample Anderson
     acceleration of depth ``anderson_depth`` with a safeguard: a sample whose residual did
     not decrease takes the plain step).  ``z0`` (N, m) warm-starts the iteration (default 0).
+    ``lipschitz`` and ``mixed``: certified stopping and float32 increments, see :func:`iterate`
+    (``A32``: a float32 copy of A to use for them; made here when not given).
     Raises :class:`NotConverged` unless ``return_unconverged``, in which case the last
     iterate is returned with ``converged=False``.
     """
@@ -128,20 +135,28 @@ def equilibrium(
     Q, Phi = features(params, X)
     Z = _start(z0, Phi.shape, Phi.dtype, "z0")
     P = np.empty_like(Phi)
+    delta = np.empty(P.shape, np.float32)  # the last step Z_new − Z_old, operand of an increment
     At, scale = params.A.T, gamma / np.sqrt(params.m)  # Aᵀ is an F-ordered view: BLAS reads it transposed
+    low = _Low(params.A, A32, P.shape) if mixed else None
 
-    def apply(x, out, n):
-        np.matmul(x[:n], At, out=P[:n])
+    def apply(x, out, n, exact=True):
         res = np.empty(n, dtype=x.dtype)
-        _kernels.relu_map(P[:n], Phi[:n], x[:n], out[:n], res, scale)
+        if exact:  # P = γ̃ x Aᵀ + Φ from scratch
+            np.matmul(x[:n], At, out=P[:n])
+            _kernels.relu_map(P[:n], Phi[:n], x[:n], out[:n], res, scale, delta[:n])
+        else:      # P += γ̃ δ Aᵀ with δ the last step, in float32
+            np.matmul(delta[:n], low.A.T, out=low.T[:n])
+            _kernels.relu_increment(P[:n], low.T[:n], x[:n], res, delta[:n], scale)
         return res
 
-    sol = iterate(apply, Z, rows=(P, Phi, Q), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
+    sol = iterate(apply, Z, rows=(P, Phi), scratch=(delta,), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth,
+                  patience=patience, lipschitz=lipschitz, mixed=mixed)
     n_iter, work = sol.n_iter, sol.work
     if method != "fixed-point":  # P belongs to the point before the accelerated one:
         apply(sol.x.copy(), sol.x, len(sol.x))  # one plain step makes Z = σ(P) exact again
         n_iter, work = n_iter + 1, work + 1
-    eq = Equilibrium(sol.x, Phi, P, Q, n_iter, float(sol.residuals[-1]), sol.residuals, sol.reason is None, work)
+    eq = Equilibrium(sol.x, Phi, P, Q, n_iter, float(sol.residuals[-1]), sol.residuals, sol.reason is None, work,
+                     sol.exact_work)
     if sol.reason is not None and not return_unconverged:
         raise NotConverged("forward", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, eq)
     return eq
@@ -159,6 +174,9 @@ def adjoint(
     anderson_depth: int = 5,
     patience: int = 50,
     weights: np.ndarray | None = None,
+    lipschitz: float | None = None,
+    mixed: bool = False,
+    A32: np.ndarray | None = None,
 ) -> Solve:
     """Solve the unit-residual adjoint k_j = u + γ̃Aᵀ(d_j ⊙ k_j), d_j = 1[P_j > 0].
 
@@ -166,67 +184,139 @@ def adjoint(
     SPEC §3 with residuals r is Λ = K·diag(r) (each column scales), so K serves both the
     gradient and the Gram matrix, and it does not change with r: a good warm start ``k0``.
     ``weights`` (N,) ≥ 0: stop when max_j weights_j·‖k_j − f(k_j)‖ < tol (weights = |r|
-    gives the criterion on Λ).
+    gives the criterion on Λ).  ``lipschitz``, ``mixed``, ``A32``: see :func:`equilibrium`.
     """
     K = _start(k0, P.shape, P.dtype, "k0")
     if k0 is None:
         K[:] = params.u  # the first term of the Neumann series
     scale = gamma / np.sqrt(params.m)
-    M = np.empty_like(K)
-    T = np.empty_like(K)
+    M = np.empty_like(K)                    # D⊙K, the operand of the next exact product
+    T = np.empty_like(K)                    # (D⊙K)A of the current K
+    delta = np.empty(K.shape, np.float32)   # D⊙(K_new − K_old), operand of an increment
     P = P.copy()  # permuted alongside K by the active-set iteration
+    _kernels.mask_positive(P, K, M)
+    low = _Low(params.A, A32, P.shape) if mixed else None
 
-    def apply(x, out, n):
-        _kernels.mask_positive(P[:n], x[:n], M[:n])
-        np.matmul(M[:n], params.A, out=T[:n])
+    def apply(x, out, n, exact=True):
         res = np.empty(n, dtype=x.dtype)
-        _kernels.adjoint_map(T[:n], params.u, x[:n], out[:n], res, scale)
+        if exact:  # T = (D⊙K)A from scratch
+            if out is not x:  # Anderson moves x between calls: M must follow it
+                _kernels.mask_positive(P[:n], x[:n], M[:n])
+            np.matmul(M[:n], params.A, out=T[:n])
+            _kernels.adjoint_map(T[:n], params.u, P[:n], x[:n], out[:n], res, scale, M[:n], delta[:n])
+        else:      # T += (D⊙δ)A with δ the last step, in float32
+            np.matmul(delta[:n], low.A, out=low.T[:n])
+            _kernels.adjoint_increment(T[:n], low.T[:n], params.u, P[:n], x[:n], res, scale, M[:n], delta[:n])
         return res
 
-    sol = iterate(apply, K, rows=(P,), weights=weights, tol=tol, max_iter=max_iter, method=method, depth=anderson_depth, patience=patience)
+    sol = iterate(apply, K, scratch=(P, M, T, delta), weights=weights, tol=tol, max_iter=max_iter, method=method,
+                  depth=anderson_depth, patience=patience, lipschitz=lipschitz, mixed=mixed)
     if sol.reason is not None:
         raise NotConverged("adjoint", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, sol.x)
     return sol
 
 
-def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=50, rows=(), weights=None) -> Solve:
+class _Low:
+    """float32 copy of A and a product buffer for the low-precision increments."""
+
+    def __init__(self, A, A32, shape):
+        if A32 is None:
+            A32 = A.astype(np.float32)
+        elif A32.shape != A.shape or A32.dtype != np.float32:
+            raise ValueError(f"A32 must be a float32 array of shape {A.shape}")
+        self.A = A32
+        self.T = np.empty(shape, np.float32)
+
+
+#: Rows whose (weighted) residual is at least MIXED_SWITCH·tol take float64 steps only.  A
+#: float32 product γ̃δAᵀ has error ≈ 3e-7·‖γ̃δAᵀ‖ ≈ 3e-8‖δ‖ (measured, m = 800), so the
+#: increments of a row that switches at 3e6·tol add about 3e-8·1.1·3e6·tol ≈ 0.1·tol to its
+#: product; the float64 step that confirms convergence measures the true residual anyway.
+MIXED_SWITCH = 3e6
+
+
+def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=50, rows=(), scratch=(),
+            weights=None, lipschitz=None, mixed=False) -> Solve:
     """Generic fixed-point loop on (N, m) iterates, one independent problem per row.
 
-    ``apply(x, out, n)`` writes f(x[:n]) to ``out[:n]`` (``out`` may be ``x``) and returns the
-    n residual norms ‖f(x_j) − x_j‖₂.  The loop stops when max_j w_j·res_j < tol (w = 1 or
-    ``weights``).  At least one step is taken, so each row ends at f of its last measured
-    point.
+    ``apply(x, out, n, exact=True)`` writes f(x[:n]) to ``out[:n]`` (``out`` may be ``x``) and
+    returns the n residual norms ‖f(x_j) − x_j‖₂.  A row is converged when w_j·c·res_j < tol
+    (w = 1 or ``weights``; c = 1, or ``lipschitz`` when given), measured on a float64 step;
+    the loop ends when all rows are.  Every row takes at least one step, so each row ends at
+    f of its last measured point.
 
-    Active set (plain iteration): rows converge at different speeds (warm starts are good
-    for most samples and poor where a ReLU unit switched), so once a quarter of the active
-    rows have converged the rows are reordered to put the unconverged ones first and only
-    that prefix is iterated — a smaller BLAS-3 product.  ``rows`` are further (N, ·) arrays
-    that ``apply`` reads per row; they are permuted with ``x`` and everything is put back in
-    order at the end.  ``Solve.work`` counts row-iterations / N, the cost in full-batch
-    iterations; ``Solve.n_iter`` counts the iterations of the slowest row.
+    Certified stopping (``lipschitz`` = L, an upper bound of the map's Lipschitz constant
+    < 1): the returned point x⁺ = f(x) has residual ‖f(x⁺) − x⁺‖ ≤ L‖x⁺ − x‖ = L·res, so a row
+    stops as soon as its returned point provably meets ‖f(x⁺) − x⁺‖ < tol — the criterion
+    itself, on the returned point, one product earlier than measuring it.
+
+    Active set (plain iteration): rows converge at different speeds, so once a quarter of
+    the active rows have converged the rows are reordered to put the unconverged ones first
+    and only that prefix is iterated — a smaller BLAS-3 product.  ``rows`` are further (N, ·)
+    arrays that ``apply`` uses per row; they are permuted with ``x`` and put back in order
+    with it at the end (``scratch`` arrays are permuted too, but left in the last order).
+
+    Mixed precision (``mixed``, plain iteration only): ``apply(..., exact=False)`` computes
+    the product of the *last step* δ = x_new − x_old in float32 and adds it to the kept
+    float64 product (P or T): about half the cost of a float64 step.  After the first
+    (float64) step the active rows are sorted by residual if some are far: rows still far from the solution
+    (w·res ≥ ``MIXED_SWITCH``·tol: warm starts are poor where a ReLU unit switched) lead the
+    order and take float64 steps alone until they are near; then all active rows take float32
+    steps, and a float64 step for all of them whenever a quarter of the unconfirmed rows have
+    met, or are predicted (from the observed contraction) to meet, the criterion — the step
+    that measures their true residual — or when a float32 step did not contract.
+
+    ``Solve.work`` counts row-steps / N, the cost in full-batch iterations
+    (``Solve.exact_work`` the float64 ones); ``Solve.n_iter`` the steps of the slowest row.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not (0 < tol < 1) or int(max_iter) < 1:
         raise ValueError(f"need 0 < tol < 1 and max_iter ≥ 1, got tol={tol!r}, max_iter={max_iter!r}")
+    if lipschitz is not None and not (0 < lipschitz < 1):
+        raise ValueError(f"lipschitz must be in (0, 1) (a contraction), got {lipschitz!r}")
     N = x.shape[0]
-    w = None if weights is None else np.array(weights, dtype=np.float64)
-    arrays = (x, *rows) + (() if w is None else (w,))
+    w = np.ones(N) if weights is None else np.array(weights, dtype=np.float64)
+    crit = np.full(N, np.inf)          # c·w·res of each row's last step
+    done = np.zeros(N, dtype=bool)     # converged on a float64 step (iterated on until dropped)
+    steps = np.zeros(N, dtype=np.int64)
+    arrays = (x, crit, done, steps, w, *rows, *scratch)
+    restore = (x, *rows)
     perm = np.arange(N)
-    n, work, history, reason = N, 0, [], "max_iter"
+    n, work, exact_work, history, reason = N, 0, 0, [], "max_iter"
     best, since_best = np.inf, 0
     aa = _Anderson(x.shape, x.dtype, depth) if method == "anderson" else None
-    for k in range(1, int(max_iter) + 1):
-        res = apply(x, x, n) if aa is None else aa.step(apply, x)
-        work += n
-        if w is not None:
-            res = res * w[:n]
-        r = float(res.max())
+    mixed = bool(mixed) and aa is None
+    c = 1.0 if lipschitz is None else float(lipschitz)
+    far_level = MIXED_SWITCH * tol * c  # in units of crit
+    q, last_max = 0.25, None
+
+    for k in range(int(max_iter)):
+        n_step, exact, soon = n, True, None
+        if mixed and k > 0:
+            far = np.flatnonzero(~done[:n] & (crit[:n] >= far_level))
+            if far.size:  # the far rows alone (they lead the order), in float64
+                n_step, last_max = int(far[-1]) + 1, None
+            else:         # all rows: float32, unless a quarter of the open rows (are about to) meet
+                open_ = ~done[:n]  # or the float32 steps stopped contracting (their error floor)
+                soon = open_ & (crit[:n] * q < tol)
+                exact = np.count_nonzero(soon) >= 0.25 * np.count_nonzero(open_) or q >= 0.5
+        res = apply(x, x, n_step, exact) if aa is None else aa.step(apply, x)
+        work += n_step
+        exact_work += n_step if exact else 0
+        steps[:n_step] += 1
+        crit[:n_step] = c * w[:n_step] * res
+        if exact:
+            done[:n_step] |= crit[:n_step] < tol
+            if soon is not None and np.any(soon & ~done[:n]):
+                mixed = False  # a row the float32 steps brought to the criterion missed it: the
+                #                float32 error floor is above tol, so float64 from here on
+        r = float(crit[:n].max())
         history.append(r)
         if not np.isfinite(r):
             reason = "non-finite"
             break
-        if r < tol:
+        if done[:n].all():
             reason = None
             break
         if r < best * (1 - 1e-6):
@@ -236,19 +326,29 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
             if since_best >= patience:
                 reason = "stalled"
                 break
-        active = res >= tol
-        n_active = int(active.sum())
-        if aa is None and n_active <= 0.75 * n:
-            order = np.concatenate([np.flatnonzero(active), np.flatnonzero(~active)])
+        open_ = ~done[:n]
+        if n_step == n:  # observed contraction per step of the open rows
+            cmax = float(crit[:n][open_].max())
+            if last_max is not None:
+                q = min(1.0, max(1e-3, cmax / last_max))
+            last_max = cmax
+        n_open = int(open_.sum())
+        sort = mixed and k == 0 and bool(np.any(open_ & (crit[:n] >= far_level)))
+        # drop converged rows (always in mixed mode, so that they never take a float32 step)
+        if aa is None and (sort or n_open <= 0.75 * n or (mixed and n_open < n)):
+            active = np.flatnonzero(open_)
+            if mixed:
+                active = active[np.argsort(-crit[:n][active], kind="stable")]
+            order = np.concatenate([active, np.flatnonzero(~open_)])
             for a in arrays:
                 a[:n] = a[:n][order]
             perm[:n] = perm[:n][order]
-            n = n_active
+            n = n_open
     if n < N or not np.array_equal(perm, np.arange(N)):
         inverse = np.argsort(perm)
-        for a in arrays:
+        for a in restore:
             a[:] = a[inverse]
-    return Solve(x, k, np.array(history), work / N, reason)
+    return Solve(x, int(steps.max()), np.array(history), work / N, reason, exact_work / N)
 
 
 class _Anderson:

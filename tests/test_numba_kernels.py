@@ -64,13 +64,15 @@ def test_relu_map(dtype, shape, scale):
     Pn_ref, Zn_ref, res_ref = np_relu_map(P, Phi, Z, scale)
     assert np.any(Pn_ref == 0)
     Pk, Zout, res = P.copy(), np.full(shape, np.nan, dtype), np.full(shape[0], np.nan, dtype)
+    delta = np.full(shape, np.nan, np.float32)
     Z_before = Z.copy()
-    _kernels.relu_map(Pk, Phi, Z, Zout, res, scale)
+    _kernels.relu_map(Pk, Phi, Z, Zout, res, scale, delta)
     np.testing.assert_array_equal(Pk, Pn_ref)          # P updated in place to scale·P + Φ
     np.testing.assert_array_equal(Zout, Zn_ref)        # Zout = σ(P + Φ)
     assert not np.any(np.signbit(Zout))               # no −0 leaks out of the ReLU
     np.testing.assert_array_equal(Z, Z_before)         # Z untouched when Zout is separate
     np.testing.assert_allclose(res, res_ref, **tol(dtype))
+    np.testing.assert_allclose(delta, Zn_ref.astype(np.float64) - Z, rtol=1e-6, atol=1e-7)  # the step, float32
     assert res.dtype == dtype
 
 
@@ -80,10 +82,27 @@ def test_relu_map_in_place_alias(dtype):
     P, Phi, Z = rand(shape, dtype, 4), rand(shape, dtype, 5), np.abs(rand(shape, dtype, 6))
     Pn_ref, Zn_ref, res_ref = np_relu_map(P, Phi, Z)
     res = np.empty(shape[0], dtype)
-    _kernels.relu_map(P, Phi, Z, Z, res, 1.0)  # Zout is Z
+    _kernels.relu_map(P, Phi, Z, Z, res, 1.0, np.empty(shape, np.float32))  # Zout is Z
     np.testing.assert_array_equal(Z, Zn_ref)
     np.testing.assert_array_equal(P, Pn_ref)
     np.testing.assert_allclose(res, res_ref, **tol(dtype))  # residual against the OLD Z
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_relu_increment(shape):
+    """P ← P + scale·T (float32 T), Z ← σ(P), residual and step against the old Z."""
+    P, Z = rand(shape, np.float64, 30), np.abs(rand(shape, np.float64, 31))
+    T = rand(shape, np.float32, 32)
+    scale = 0.37
+    Pn = P + scale * T.astype(np.float64)
+    Zn = np.where(Pn > 0, Pn, 0.0)
+    Pk, Zk, res, delta = P.copy(), Z.copy(), np.empty(shape[0]), np.empty(shape, np.float32)
+    _kernels.relu_increment(Pk, T, Zk, res, delta, scale)
+    np.testing.assert_array_equal(Pk, Pn)
+    np.testing.assert_array_equal(Zk, Zn)
+    assert not np.any(np.signbit(Zk))
+    np.testing.assert_allclose(res, np.linalg.norm(Zn - Z, axis=1), rtol=1e-13, atol=1e-14)
+    np.testing.assert_array_equal(delta, (Zn - Z).astype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -91,21 +110,41 @@ def test_relu_map_in_place_alias(dtype):
 @pytest.mark.parametrize("scale", [1.0, 0.37])
 def test_adjoint_map(dtype, alias, scale):
     shape = (5, 9)
-    T, K, u = rand(shape, dtype, 7), rand(shape, dtype, 8), rand((shape[1],), dtype, 9)
+    T, K, u, P = rand(shape, dtype, 7), rand(shape, dtype, 8), rand((shape[1],), dtype, 9), rand(shape, dtype, 33)
     Kn_ref, res_ref = np_adjoint_map(T, u, K, scale)
     res = np.empty(shape[0], dtype)
-    T_before = T.copy()
+    M, delta = np.full(shape, np.nan, dtype), np.full(shape, np.nan, np.float32)
+    T_before, K_before = T.copy(), K.copy()
     if alias:
-        _kernels.adjoint_map(T, u, K, K, res, scale)
+        _kernels.adjoint_map(T, u, P, K, K, res, scale, M, delta)
         out = K
     else:
         out = np.full(shape, np.nan, dtype)
-        K_before = K.copy()
-        _kernels.adjoint_map(T, u, K, out, res, scale)
+        _kernels.adjoint_map(T, u, P, K, out, res, scale, M, delta)
         np.testing.assert_array_equal(K, K_before)
     np.testing.assert_array_equal(out, Kn_ref)
     np.testing.assert_array_equal(T, T_before)
     np.testing.assert_allclose(res, res_ref, **tol(dtype))
+    np.testing.assert_array_equal(M, np_mask_positive(P, Kn_ref))                       # D⊙K_new
+    np.testing.assert_allclose(delta, np_mask_positive(P, Kn_ref.astype(np.float64) - K_before), rtol=1e-6, atol=1e-6)
+
+
+def test_adjoint_increment():
+    """T ← T + T1 (float32 T1), K ← u + scale·T, M = D⊙K, delta = D⊙(K_new − K_old)."""
+    shape = (5, 9)
+    T, K, P = rand(shape, np.float64, 34), rand(shape, np.float64, 35), rand(shape, np.float64, 36)
+    u, T1 = rand((shape[1],), np.float64, 37), rand(shape, np.float32, 38)
+    scale = 0.37
+    Tn = T + T1.astype(np.float64)
+    Kn = u[None, :] + scale * Tn
+    Tk, Kk, res = T.copy(), K.copy(), np.empty(shape[0])
+    M, delta = np.full(shape, np.nan), np.full(shape, np.nan, np.float32)
+    _kernels.adjoint_increment(Tk, T1, u, P, Kk, res, scale, M, delta)
+    np.testing.assert_array_equal(Tk, Tn)
+    np.testing.assert_array_equal(Kk, Kn)
+    np.testing.assert_allclose(res, np.linalg.norm(Kn - K, axis=1), rtol=1e-13)
+    np.testing.assert_array_equal(M, np_mask_positive(P, Kn))
+    np.testing.assert_array_equal(delta, np_mask_positive(P, Kn - K).astype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -172,6 +211,27 @@ def test_flip_correction(dtype):
     _kernels.flip_correction(Pold, Pnew, K, A, scale, out)
     np.testing.assert_allclose(out, ref, **tol(dtype))
     assert not np.array_equal(out, K0)  # some units flipped
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_extrapolate_adjoint(dtype):
+    N, m = 6, 8
+    K, Kp, uk, up, u = (rand(sh, dtype, 40 + i) for i, sh in enumerate([(N, m), (N, m), (m,), (m,), (m,)]))
+    smooth = np.array([True, False, True, True, False, False])
+    C, Cp = K - uk, Kp - up
+    ref = np.where(smooth[:, None], 2 * C - Cp, C) + u
+    out = np.full((N, m), np.nan, dtype)
+    _kernels.extrapolate_adjoint(K, uk, Kp, up, smooth, u, out)
+    np.testing.assert_allclose(out, ref, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_axpy_and_diff_norm(dtype):
+    x, y = rand((50,), dtype, 50), rand((50,), dtype, 51)
+    ref = y + dtype(0.3) * x
+    _kernels.axpy(dtype(0.3), x, y)
+    np.testing.assert_allclose(y, ref, **tol(dtype))
+    np.testing.assert_allclose(_kernels.diff_norm(x, y), np.linalg.norm(x.astype(float) - y), rtol=1e-12)
 
 
 def test_kernels_vs_engine_features():
