@@ -151,12 +151,12 @@ def equilibrium(
 
     sol = iterate(apply, Z, rows=(P, Phi), scratch=(delta,), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth,
                   patience=patience, lipschitz=lipschitz, mixed=mixed)
-    n_iter, work = sol.n_iter, sol.work
+    n_iter, work, exact_work = sol.n_iter, sol.work, sol.exact_work
     if method != "fixed-point":  # P belongs to the point before the accelerated one:
         apply(sol.x.copy(), sol.x, len(sol.x))  # one plain step makes Z = σ(P) exact again
-        n_iter, work = n_iter + 1, work + 1
+        n_iter, work, exact_work = n_iter + 1, work + 1, exact_work + 1
     eq = Equilibrium(sol.x, Phi, P, Q, n_iter, float(sol.residuals[-1]), sol.residuals, sol.reason is None, work,
-                     sol.exact_work)
+                     exact_work)
     if sol.reason is not None and not return_unconverged:
         raise NotConverged("forward", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, eq)
     return eq

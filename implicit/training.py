@@ -22,7 +22,7 @@ from .solver import NotConverged, check_inputs
 #: Columns of the trace returned by :func:`train` (the Gram columns only with ``track_gram``).
 TRACE_COLUMNS = (
     "step", "train_loss", "test_loss", "rho", "fwd_iter", "adj_iter", "fwd_work", "adj_work",
-    "fwd_residual", "adj_residual", "rel_change_A", "rel_change_W", "seconds",
+    "fwd_work_f64", "adj_work_f64", "fwd_residual", "adj_residual", "rel_change_A", "rel_change_W", "seconds",
 )
 GRAM_COLUMNS = ("lambda_min_H", "lambda_max_H", "lambda_min_HA", "lambda_min_HW", "lambda_min_Hu", "lambda_min_Hv")
 
@@ -129,6 +129,8 @@ def train(
                     "adj_iter": warm.adj_iter if ev.K is not None else 0,
                     "fwd_work": warm.fwd_work,
                     "adj_work": warm.adj_work if ev.K is not None else 0.0,
+                    "fwd_work_f64": warm.fwd_exact_work,
+                    "adj_work_f64": warm.adj_exact_work if ev.K is not None else 0.0,
                     "fwd_residual": warm.fwd_residual,
                     "adj_residual": warm.adj_residual if ev.K is not None else np.nan,
                     "rel_change_A": _kernels.diff_norm(theta.A.reshape(-1), params.A.reshape(-1)) / A0n,
