@@ -258,10 +258,10 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
 
     Mixed precision (``mixed``, plain iteration only): ``apply(..., exact=False)`` computes
     the product of the *last step* δ = x_new − x_old in float32 and adds it to the kept
-    float64 product (P or T): about half the cost of a float64 step.  After the first
-    (float64) step the active rows are sorted by residual if some are far: rows still far from the solution
-    (w·res ≥ ``MIXED_SWITCH``·tol: warm starts are poor where a ReLU unit switched) lead the
-    order and take float64 steps alone until they are near; then all active rows take float32
+    float64 product (P or T): about half the cost of a float64 step.  If some rows are still
+    far from the solution after the first (float64) step (w·res ≥ ``MIXED_SWITCH``·tol: warm
+    starts are poor where a ReLU unit switched), the rows are sorted by residual and the far
+    ones take float64 steps alone until they are near; then all active rows take float32
     steps, and a float64 step for all of them whenever a quarter of the unconfirmed rows have
     met, or are predicted (from the observed contraction) to meet, the criterion — the step
     that measures their true residual — or when a float32 step did not contract.
@@ -306,7 +306,9 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
         exact_work += n_step if exact else 0
         steps[:n_step] += 1
         crit[:n_step] = c * w[:n_step] * res
-        if exact:
+        if aa is not None:  # Anderson steps need not contract: all rows must meet at once
+            done[:] = crit < tol
+        elif exact:         # a plain float64 step contracts: a converged row stays converged
             done[:n_step] |= crit[:n_step] < tol
             if soon is not None and np.any(soon & ~done[:n]):
                 mixed = False  # a row the float32 steps brought to the criterion missed it: the
