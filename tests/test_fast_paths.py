@@ -151,3 +151,13 @@ def test_iterate_rows_finish_only_on_exact_steps():
     assert any(not e for _, e in log) and log[0] == (N, True)
     assert sol.exact_work < sol.work and sol.n_iter <= len(log)
     assert MIXED_SWITCH * TOL > 1e-6  # float32 steps begin well before the tolerance
+
+
+def test_train_mixed_only_for_float64():
+    """float32 θ has no lower precision to increment in: train's default leaves it plain."""
+    p, X, y = problem(12, 5, 40)
+    _, tr64 = implicit.train(p, X, y, 0.1, lr=0.01, steps=4)
+    _, tr32 = implicit.train(p.astype(np.float32), X, y, 0.1, lr=0.01, steps=4, tol=1e-5)
+    assert (tr64["fwd_work_f64"] < tr64["fwd_work"]).any()
+    np.testing.assert_array_equal(tr32["fwd_work_f64"], tr32["fwd_work"])
+    assert tr32.attrs["status"] == "completed"

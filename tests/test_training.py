@@ -121,8 +121,9 @@ def test_gd_step_is_theta_minus_lr_grad(data, params):
 
 
 def test_train_matches_plain_gd_loop(data, params):
-    """train (warm starts extrapolated along the trajectory, active-set solves) follows the
-    textbook loop θ ← θ − η∇L(θ) with cold, independent solves; extrapolate=False too."""
+    """train (warm starts extrapolated along the trajectory, active-set solves, certified
+    stopping, float32 increments) follows the textbook loop θ ← θ − η∇L(θ) with cold,
+    independent float64 solves; so do extrapolate=False and the plain solves."""
     X, y, _, _ = data
     lr, steps, tol = 0.05, 12, 1e-12
     theta = params.copy()
@@ -132,13 +133,15 @@ def test_train_matches_plain_gd_loop(data, params):
         losses.append(L)
         theta = theta - lr * g
     losses.append(implicit.loss(theta, X, y, GAMMA, tol=tol))
-    for extrapolate in (True, False):
-        th, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=steps, tol=tol, extrapolate=extrapolate)
+    for kw in ({}, {"extrapolate": False}, {"certified": False, "mixed": False}):
+        th, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=steps, tol=tol, **kw)
         np.testing.assert_allclose(tr["train_loss"], losses, rtol=1e-9)
         for b in BLOCKS:
             ref = getattr(theta, b)
-            assert np.abs(getattr(th, b) - ref).max() <= 1e-9 * np.abs(ref).max(), (extrapolate, b)
+            assert np.abs(getattr(th, b) - ref).max() <= 1e-9 * np.abs(ref).max(), (kw, b)
         assert np.all(tr["fwd_residual"] < tol)
+        f32_steps = (tr["fwd_work"] - tr["fwd_work_f64"]).sum()
+        assert f32_steps > 0 if kw.get("mixed", True) else f32_steps == 0  # the float32 path ran
 
 
 def test_record_every(data, params):
