@@ -183,13 +183,13 @@ def evaluate(
         M = np.empty_like(K)
         _kernels.mask_positive(eq.P, K, M)  # V = D⊙K
         M *= r[:, None]                      # M = diag(r) V
-        if "A" in trainable:
-            np.matmul(M.T, eq.Z, out=grads.A)
-            grads.A *= gamma / np.sqrt(params.m)
         if "W" in trainable:
             S = np.empty_like(M)
             _kernels.input_adjoint(eq.Q, M, params.v, r, 1.0 / np.sqrt(params.m), S)
             np.matmul(S.T, X, out=grads.W)
+        if "A" in trainable:
+            M *= gamma / np.sqrt(params.m)  # γ̃ on the (N, m) factor, not on the (m, m) product
+            np.matmul(M.T, eq.Z, out=grads.A)
     if "u" in trainable:
         grads.u[:] = eq.Z.T @ r
     if "v" in trainable:
