@@ -126,8 +126,27 @@ def test_jobs_run_from_their_job_scripts(tmp_path, numba_cache):
         assert (repo / f"figures/{exp}.png").stat().st_size > 0
     bench = pd.read_csv(repo / "results/benchmarks.csv")
     assert list(bench.columns) == list(cost.BENCHMARK_COLUMNS)
-    assert sorted(bench["run_id"]) == sorted(r for _, r in table)
-    assert (bench["rule"] == "train").all() and (bench["s"] > 0).all() and (bench["max_rss"] > 0).all()
+    train = bench[bench["rule"] == "train"]
+    assert sorted(train["run_id"]) == sorted(r for _, r in table)
+    assert train["est_seconds"].notna().all()  # the cost model covers the train jobs
+    # every job with a benchmark: file is a row, the non-GD rules of kernel and flow too
+    others = bench[bench["rule"] != "train"]["rule"].value_counts().to_dict()
+    assert others == {"kernel_errors": len(wfconfig.kernel_table(config)),
+                      "kernel_limit": len(wfconfig.kernel_limits(config)),
+                      "gradient_flow": len(wfconfig.gf_table(config))}
+    assert all(others.values())
+    assert (bench["s"] > 0).all() and (bench["max_rss"] > 0).all()
+
+
+def test_paper_sweep_overlay_plans_the_width_sweep_only(tmp_path):
+    """README's measurement of the paper-scale cost: benchmarks/paper_sweep.yaml on top of
+    paper.yaml is the width experiment's four train jobs (m = 500 … 4000), nothing else."""
+    repo = copy_repo(tmp_path / "repo")
+    overlay = str(ROOT / "benchmarks" / "paper_sweep.yaml")
+    jobs = dry_run_jobs(snakemake(repo, "-n", "results/benchmarks.csv", "--configfile", PAPER_CONFIG, overlay).out)
+    train = [j for j in jobs if j["rule"] == "train"]
+    assert sorted(j["rule"] for j in jobs) == sorted(["benchmarks", "data"] + ["train"] * 4)
+    assert {j["wildcards"]["experiment"] for j in train} == {"width"}
 
 
 def test_slurm_profile_plans_the_paper_dag(tmp_path):

@@ -1,17 +1,47 @@
 # results/benchmarks.csv: the benchmark file of every job of this configuration in one table,
 # next to the cost model's estimate of each train job (workflow/scripts/cost.py).
 
-# {path, rule, wildcards, run} of every job with a `benchmark:` file: the train jobs (a rule
-# that gains a `benchmark:` directive belongs here too).
-BENCHMARK_JOBS = [
-    {
-        "path": f"results/benchmarks/train/{e}/{r}.tsv",
-        "rule": "train",
-        "wildcards": {"experiment": e, "run_id": r},
-        "run": row,
-    }
-    for (e, r), row in RUNS.items()
-]
+# {path, rule, wildcards, run} of every job with a `benchmark:` file: the train jobs, the
+# kernel experiment's kernel_limit and kernel_errors jobs and flow's gradient_flow jobs (a
+# rule that gains a `benchmark:` directive belongs here too).
+BENCHMARK_JOBS = (
+    [
+        {
+            "path": f"results/benchmarks/train/{e}/{r}.tsv",
+            "rule": "train",
+            "wildcards": {"experiment": e, "run_id": r},
+            "run": row,
+        }
+        for (e, r), row in RUNS.items()
+    ]
+    + [
+        {
+            "path": f"results/benchmarks/kernel_limit/{ds}_g{g:g}.tsv",
+            "rule": "kernel_limit",
+            "wildcards": {"dataset": ds, "gamma": f"{g:g}"},
+            "run": {"dataset": ds, "gamma": g},
+        }
+        for ds, g in wfconfig.kernel_limits(config)
+    ]
+    + [
+        {
+            "path": f"results/benchmarks/kernel_errors/{r}.tsv",
+            "rule": "kernel_errors",
+            "wildcards": {"run_id": r},
+            "run": row,
+        }
+        for r, row in KERNEL_RUNS.items()
+    ]
+    + [
+        {
+            "path": f"results/benchmarks/gradient_flow/{r}.tsv",
+            "rule": "gradient_flow",
+            "wildcards": {"run_id": r},
+            "run": row,
+        }
+        for r, row in GF_RUNS.items()
+    ]
+)
 
 
 rule benchmarks:
