@@ -100,6 +100,8 @@ def train(
     power = PowerNorm(params.m)
     rows, status, reason = [], "completed", None
     gamma_over_sqrt_m = gamma / np.sqrt(params.m)
+    if {"lipschitz", "A32"} & set(solver):
+        raise TypeError("train sets lipschitz (from ρ, see certified) and A32 itself each step")
     if mixed is None:
         mixed = params.dtype == np.float64
     solver = dict(solver, mixed=bool(mixed))

@@ -161,3 +161,5 @@ def test_train_mixed_only_for_float64():
     assert (tr64["fwd_work_f64"] < tr64["fwd_work"]).any()
     np.testing.assert_array_equal(tr32["fwd_work_f64"], tr32["fwd_work"])
     assert tr32.attrs["status"] == "completed"
+    with pytest.raises(TypeError, match="lipschitz"):
+        implicit.train(p, X, y, 0.1, lr=0.01, steps=1, lipschitz=0.5)
