@@ -19,6 +19,21 @@ import numpy as np
 
 
 @nb.njit(cache=True)
+def _relu_row(P, Z, Zout, delta, j):
+    """Row j from its pre-activation: Zout[j] ← max(P[j], 0), delta[j] ← Zout[j] − Z[j] (in
+    delta's dtype); returns ‖Zout[j] − Z[j]‖₂.  ``Zout`` may be ``Z``."""
+    acc = 0.0
+    for i in range(P.shape[1]):
+        p = P[j, i]
+        znew = p if p > 0.0 else 0.0
+        diff = znew - Z[j, i]
+        acc += diff * diff
+        delta[j, i] = diff
+        Zout[j, i] = znew
+    return np.sqrt(acc)
+
+
+@nb.njit(cache=True)
 def relu_map(P, Phi, Z, Zout, res, scale, delta):
     """Forward step of z = σ(γ̃Az + φ) given the product P ← ZAᵀ and scale = γ̃.
 
@@ -29,16 +44,9 @@ def relu_map(P, Phi, Z, Zout, res, scale, delta):
     """
     N, m = P.shape
     for j in range(N):
-        acc = 0.0
         for i in range(m):
-            p = scale * P[j, i] + Phi[j, i]
-            P[j, i] = p
-            znew = p if p > 0.0 else 0.0
-            diff = znew - Z[j, i]
-            acc += diff * diff
-            delta[j, i] = diff
-            Zout[j, i] = znew
-        res[j] = np.sqrt(acc)
+            P[j, i] = scale * P[j, i] + Phi[j, i]
+        res[j] = _relu_row(P, Z, Zout, delta, j)
 
 
 @nb.njit(cache=True)
@@ -52,16 +60,28 @@ def relu_increment(P, T, Z, res, delta, scale):
     """
     N, m = P.shape
     for j in range(N):
-        acc = 0.0
         for i in range(m):
-            p = P[j, i] + scale * T[j, i]
-            P[j, i] = p
-            znew = p if p > 0.0 else 0.0
-            diff = znew - Z[j, i]
-            acc += diff * diff
+            P[j, i] += scale * T[j, i]
+        res[j] = _relu_row(P, Z, Z, delta, j)
+
+
+@nb.njit(cache=True)
+def _adjoint_row(T, u, P, K, Kout, M, delta, j, scale):
+    """Row j from its product: Kout[j] ← u + scale·T[j], M[j] ← d_j⊙Kout[j] and delta[j] ←
+    d_j⊙(Kout[j] − K[j]) with d_j = 1[P[j] > 0]; returns ‖Kout[j] − K[j]‖₂.  ``Kout`` may be ``K``."""
+    acc = 0.0
+    for i in range(T.shape[1]):
+        knew = u[i] + scale * T[j, i]
+        diff = knew - K[j, i]
+        acc += diff * diff
+        Kout[j, i] = knew
+        if P[j, i] > 0.0:
+            M[j, i] = knew
             delta[j, i] = diff
-            Z[j, i] = znew
-        res[j] = np.sqrt(acc)
+        else:
+            M[j, i] = 0.0
+            delta[j, i] = 0.0
+    return np.sqrt(acc)
 
 
 @nb.njit(cache=True)
@@ -73,21 +93,8 @@ def adjoint_map(T, u, P, K, Kout, res, scale, M, delta):
     delta's dtype (the next low-precision increment).  ``Kout`` may be ``K``.
     Shapes: T, P, K, Kout, M, delta (N, m); u (m,); res (N,).
     """
-    N, m = T.shape
-    for j in range(N):
-        acc = 0.0
-        for i in range(m):
-            knew = u[i] + scale * T[j, i]
-            diff = knew - K[j, i]
-            acc += diff * diff
-            Kout[j, i] = knew
-            if P[j, i] > 0.0:
-                M[j, i] = knew
-                delta[j, i] = diff
-            else:
-                M[j, i] = 0.0
-                delta[j, i] = 0.0
-        res[j] = np.sqrt(acc)
+    for j in range(T.shape[0]):
+        res[j] = _adjoint_row(T, u, P, K, Kout, M, delta, j, scale)
 
 
 @nb.njit(cache=True)
@@ -100,21 +107,9 @@ def adjoint_increment(T, T1, u, P, K, res, scale, M, delta):
     """
     N, m = T.shape
     for j in range(N):
-        acc = 0.0
         for i in range(m):
-            t = T[j, i] + T1[j, i]
-            T[j, i] = t
-            knew = u[i] + scale * t
-            diff = knew - K[j, i]
-            acc += diff * diff
-            K[j, i] = knew
-            if P[j, i] > 0.0:
-                M[j, i] = knew
-                delta[j, i] = diff
-            else:
-                M[j, i] = 0.0
-                delta[j, i] = 0.0
-        res[j] = np.sqrt(acc)
+            T[j, i] += T1[j, i]
+        res[j] = _adjoint_row(T, u, P, K, K, M, delta, j, scale)
 
 
 @nb.njit(cache=True)
