@@ -159,6 +159,25 @@ def same_mask_rows(P1, P2):
 
 
 @nb.njit(cache=True)
+def extrapolate_forward(Z, Zp, Phi, Phik, Phip, out):
+    """Forward start out ← 2Z − Zp + D⊙(Φ − 2Φ_k + Φ_p), D = 1[Z > 0].
+
+    Linear extrapolation of the last two equilibria Z (at Φ_k) and Zp (at Φ_p), plus the part
+    of the features' second difference that passes the ReLU of Z: the zeroth term of the
+    equilibrium's response to the new features Φ, which are known before the solve.
+    Shapes: all (N, m).
+    """
+    N, m = Z.shape
+    for j in range(N):
+        for i in range(m):
+            z = Z[j, i]
+            e = 2.0 * z - Zp[j, i]
+            if z > 0.0:
+                e += Phi[j, i] - 2.0 * Phik[j, i] + Phip[j, i]
+            out[j, i] = e
+
+
+@nb.njit(cache=True)
 def extrapolate_adjoint(K, uk, Kp, up, smooth, u, out):
     """Adjoint start out ← C̃ + 1uᵀ with C = K − 1u_kᵀ extrapolated on the ``smooth`` rows.
 

@@ -119,6 +119,7 @@ def equilibrium(
     lipschitz: float | None = None,
     mixed: bool = False,
     A32: np.ndarray | None = None,
+    feats: tuple[np.ndarray, np.ndarray] | None = None,
     return_unconverged: bool = False,
 ) -> Equilibrium:
     """Solve z_i = σ(γ/√m · A z_i + φ_i) for every row x_i of X (N, d).
@@ -127,12 +128,13 @@ def equilibrium(
     acceleration of depth ``anderson_depth`` with a safeguard: a sample whose residual did
     not decrease takes the plain step).  ``z0`` (N, m) warm-starts the iteration (default 0).
     ``lipschitz`` and ``mixed``: certified stopping and float32 increments, see :func:`iterate`
-    (``A32``: a float32 copy of A to use for them; made here when not given).
+    (``A32``: a float32 copy of A to use for them; made here when not given).  ``feats``:
+    (Q, Φ) = ``features(params, X)`` when already computed.
     Raises :class:`NotConverged` unless ``return_unconverged``, in which case the last
     iterate is returned with ``converged=False``.
     """
     X = check_inputs(params, X, gamma)
-    Q, Phi = features(params, X)
+    Q, Phi = features(params, X) if feats is None else feats
     Z = _start(z0, Phi.shape, Phi.dtype, "z0")
     P = np.empty_like(Phi)
     delta = np.empty(P.shape, np.float32)  # the last step Z_new − Z_old, operand of an increment

@@ -163,3 +163,24 @@ def test_train_mixed_only_for_float64():
     assert tr32.attrs["status"] == "completed"
     with pytest.raises(TypeError, match="lipschitz"):
         implicit.train(p, X, y, 0.1, lr=0.01, steps=1, lipschitz=0.5)
+
+
+def test_forward_start_uses_the_new_features():
+    """WarmStart's forward start adds D_k⊙Δ²Φ to the linear extrapolation: on a GD trajectory
+    it is several times closer to the next equilibrium than 2Z_k − Z_{k−1}."""
+    from implicit.gradients import WarmStart, evaluate
+    from implicit.solver import features
+
+    p, X, y = problem(40, 10, 120)
+    ws, theta = WarmStart(extrapolate=True), p.copy()
+    for _ in range(6):
+        ev = evaluate(theta, X, y, 0.1, tol=1e-13, warm_start=ws)
+        theta.axpy(-0.01, ev.grads)
+    Phi = features(theta, X)[1]
+    start = ws.start_Z(Phi.shape, Phi)
+    linear = 2 * ws.Z - ws._prev["Z"]
+    exact = equilibrium(theta, X, 0.1, tol=1e-13).Z
+    err_start = np.median(np.linalg.norm(start - exact, axis=1))
+    err_linear = np.median(np.linalg.norm(linear - exact, axis=1))
+    assert err_start < err_linear / 3
+    np.testing.assert_array_equal(ws.start_Z(Phi.shape), linear)  # without Φ: linear only

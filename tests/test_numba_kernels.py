@@ -226,6 +226,16 @@ def test_extrapolate_adjoint(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_extrapolate_forward(dtype):
+    shape = (6, 8)
+    Z, Zp, Phi, Phik, Phip = (rand(shape, dtype, 60 + i) for i in range(5))
+    ref = 2 * Z - Zp + (Z > 0) * (Phi - 2 * Phik + Phip)
+    out = np.full(shape, np.nan, dtype)
+    _kernels.extrapolate_forward(Z, Zp, Phi, Phik, Phip, out)
+    np.testing.assert_allclose(out, ref, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_axpy_and_diff_norm(dtype):
     x, y = rand((50,), dtype, 50), rand((50,), dtype, 51)
     ref = y + dtype(0.3) * x
