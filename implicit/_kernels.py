@@ -159,30 +159,30 @@ def same_mask_rows(P1, P2):
 
 
 @nb.njit(cache=True)
-def extrapolate_forward(Z, Zp, Phi, Phik, Phip, out):
-    """Forward start out ← 2Z − Zp + D⊙(Φ − 2Φ_k + Φ_p), D = 1[Z > 0].
+def extrapolate_forward(Z, Zp, Phi, Phik, Phip, s, out):
+    """Forward start out ← Z + s(Z − Zp) + D⊙(Φ − Φ_k − s(Φ_k − Φ_p)), D = 1[Z > 0].
 
-    Linear extrapolation of the last two equilibria Z (at Φ_k) and Zp (at Φ_p), plus the part
-    of the features' second difference that passes the ReLU of Z: the zeroth term of the
-    equilibrium's response to the new features Φ, which are known before the solve.
-    Shapes: all (N, m).
+    Extrapolation (ratio s; s = 1: linear) of the last two equilibria Z (at features Φ_k)
+    and Zp (at Φ_p), plus the part of the features' change that it misses, where units of Z
+    are on: the zeroth term of the equilibrium's response to the new features Φ, which are
+    known before the solve.  Shapes: all (N, m).
     """
     N, m = Z.shape
     for j in range(N):
         for i in range(m):
             z = Z[j, i]
-            e = 2.0 * z - Zp[j, i]
+            e = z + s * (z - Zp[j, i])
             if z > 0.0:
-                e += Phi[j, i] - 2.0 * Phik[j, i] + Phip[j, i]
+                e += Phi[j, i] - Phik[j, i] - s * (Phik[j, i] - Phip[j, i])
             out[j, i] = e
 
 
 @nb.njit(cache=True)
-def extrapolate_adjoint(K, uk, Kp, up, smooth, u, out):
+def extrapolate_adjoint(K, uk, Kp, up, smooth, u, s, out):
     """Adjoint start out ← C̃ + 1uᵀ with C = K − 1u_kᵀ extrapolated on the ``smooth`` rows.
 
-    out[j] = c_j + u, where c_j = K[j] − u_k, plus (c_j − (Kp[j] − u_p)) when ``smooth[j]``
-    (linear extrapolation from the step before, whose iterate is Kp at u_p).
+    out[j] = c_j + u, where c_j = K[j] − u_k, plus s·(c_j − (Kp[j] − u_p)) when ``smooth[j]``
+    (extrapolation with ratio s from the step before, whose iterate is Kp at u_p).
     Shapes: K, Kp, out (N, m); uk, up, u (m,); smooth (N,) bool.
     """
     N, m = K.shape
@@ -190,7 +190,7 @@ def extrapolate_adjoint(K, uk, Kp, up, smooth, u, out):
         if smooth[j]:
             for i in range(m):
                 c = K[j, i] - uk[i]
-                out[j, i] = 2.0 * c - (Kp[j, i] - up[i]) + u[i]
+                out[j, i] = c + s * (c - (Kp[j, i] - up[i])) + u[i]
         else:
             for i in range(m):
                 out[j, i] = K[j, i] - uk[i] + u[i]

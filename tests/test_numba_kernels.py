@@ -219,20 +219,22 @@ def test_extrapolate_adjoint(dtype):
     K, Kp, uk, up, u = (rand(sh, dtype, 40 + i) for i, sh in enumerate([(N, m), (N, m), (m,), (m,), (m,)]))
     smooth = np.array([True, False, True, True, False, False])
     C, Cp = K - uk, Kp - up
-    ref = np.where(smooth[:, None], 2 * C - Cp, C) + u
-    out = np.full((N, m), np.nan, dtype)
-    _kernels.extrapolate_adjoint(K, uk, Kp, up, smooth, u, out)
-    np.testing.assert_allclose(out, ref, **tol(dtype))
+    for s in (1.0, 0.9):
+        ref = np.where(smooth[:, None], C + s * (C - Cp), C) + u
+        out = np.full((N, m), np.nan, dtype)
+        _kernels.extrapolate_adjoint(K, uk, Kp, up, smooth, u, s, out)
+        np.testing.assert_allclose(out, ref, **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_extrapolate_forward(dtype):
     shape = (6, 8)
     Z, Zp, Phi, Phik, Phip = (rand(shape, dtype, 60 + i) for i in range(5))
-    ref = 2 * Z - Zp + (Z > 0) * (Phi - 2 * Phik + Phip)
-    out = np.full(shape, np.nan, dtype)
-    _kernels.extrapolate_forward(Z, Zp, Phi, Phik, Phip, out)
-    np.testing.assert_allclose(out, ref, **tol(dtype))
+    for s in (1.0, 0.9):
+        ref = Z + s * (Z - Zp) + (Z > 0) * (Phi - Phik - s * (Phik - Phip))
+        out = np.full(shape, np.nan, dtype)
+        _kernels.extrapolate_forward(Z, Zp, Phi, Phik, Phip, s, out)
+        np.testing.assert_allclose(out, ref, **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
