@@ -184,3 +184,15 @@ def test_forward_start_uses_the_new_features():
     err_linear = np.median(np.linalg.norm(linear - exact, axis=1))
     assert err_start < err_linear / 3
     np.testing.assert_array_equal(ws.start_Z(Phi.shape), linear)  # without Φ: linear only
+
+
+def test_extrapolation_ratio():
+    """s of the geometric warm starts: the ratio of u's successive steps, 1 without a history
+    or when u does not move, clipped to [0, 2]."""
+    from implicit.gradients import _ratio
+
+    u0 = np.zeros(5)
+    u1 = u0 + np.arange(5.0)
+    assert _ratio(u1 + 0.9 * (u1 - u0), u1, u0) == pytest.approx(0.9, rel=1e-12)
+    assert _ratio(u1, u1, u1) == 1.0 and _ratio(u1, None, u0) == 1.0 and _ratio(None, u1, u0) == 1.0
+    assert _ratio(u1 + 5 * (u1 - u0), u1, u0) == 2.0 and _ratio(u1 - (u1 - u0), u1, u0) == 0.0
