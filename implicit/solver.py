@@ -141,14 +141,15 @@ def equilibrium(
     At, scale = params.A.T, gamma / np.sqrt(params.m)  # Aᵀ is an F-ordered view: BLAS reads it transposed
     low = _Low(params.A, A32, P.shape) if mixed else None
 
-    def apply(x, out, n, exact=True):
-        res = np.empty(n, dtype=x.dtype)
+    def apply(x, out, n, exact=True, lo=0):
+        r = slice(lo, n)
+        res = np.empty(n - lo, dtype=x.dtype)
         if exact:  # P = γ̃ x Aᵀ + Φ from scratch
-            np.matmul(x[:n], At, out=P[:n])
-            _kernels.relu_map(P[:n], Phi[:n], x[:n], out[:n], res, scale, delta[:n])
+            np.matmul(x[r], At, out=P[r])
+            _kernels.relu_map(P[r], Phi[r], x[r], out[r], res, scale, delta[r])
         else:      # P += γ̃ δ Aᵀ with δ the last step, in float32
-            np.matmul(delta[:n], low.A.T, out=low.T[:n])
-            _kernels.relu_increment(P[:n], low.T[:n], x[:n], res, delta[:n], scale)
+            np.matmul(delta[r], low.A.T, out=low.T[r])
+            _kernels.relu_increment(P[r], low.T[r], x[r], res, delta[r], scale)
         return res
 
     sol = iterate(apply, Z, rows=(P, Phi), scratch=(delta,), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth,
@@ -199,16 +200,17 @@ def adjoint(
     _kernels.mask_positive(P, K, M)
     low = _Low(params.A, A32, P.shape) if mixed else None
 
-    def apply(x, out, n, exact=True):
-        res = np.empty(n, dtype=x.dtype)
+    def apply(x, out, n, exact=True, lo=0):
+        r = slice(lo, n)
+        res = np.empty(n - lo, dtype=x.dtype)
         if exact:  # T = (D⊙K)A from scratch
             if out is not x:  # Anderson moves x between calls: M must follow it
-                _kernels.mask_positive(P[:n], x[:n], M[:n])
-            np.matmul(M[:n], params.A, out=T[:n])
-            _kernels.adjoint_map(T[:n], params.u, P[:n], x[:n], out[:n], res, scale, M[:n], delta[:n])
+                _kernels.mask_positive(P[r], x[r], M[r])
+            np.matmul(M[r], params.A, out=T[r])
+            _kernels.adjoint_map(T[r], params.u, P[r], x[r], out[r], res, scale, M[r], delta[r])
         else:      # T += (D⊙δ)A with δ the last step, in float32
-            np.matmul(delta[:n], low.A, out=low.T[:n])
-            _kernels.adjoint_increment(T[:n], low.T[:n], params.u, P[:n], x[:n], res, scale, M[:n], delta[:n])
+            np.matmul(delta[r], low.A, out=low.T[r])
+            _kernels.adjoint_increment(T[r], low.T[r], params.u, P[r], x[r], res, scale, M[r], delta[r])
         return res
 
     sol = iterate(apply, K, scratch=(P, M, T, delta), weights=weights, tol=tol, max_iter=max_iter, method=method,
@@ -241,8 +243,8 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
             weights=None, lipschitz=None, mixed=False) -> Solve:
     """Generic fixed-point loop on (N, m) iterates, one independent problem per row.
 
-    ``apply(x, out, n, exact=True)`` writes f(x[:n]) to ``out[:n]`` (``out`` may be ``x``) and
-    returns the n residual norms ‖f(x_j) − x_j‖₂.  A row is converged when w_j·c·res_j < tol
+    ``apply(x, out, n, exact=True, lo=0)`` writes f(x[lo:n]) to ``out[lo:n]`` (``out`` may be
+    ``x``) and returns the n − lo residual norms ‖f(x_j) − x_j‖₂.  A row is converged when w_j·c·res_j < tol
     (w = 1 or ``weights``; c = 1, or ``lipschitz`` when given), measured on a float64 step;
     the loop ends when all rows are.  Every row takes at least one step, so each row ends at
     f of its last measured point.
@@ -263,10 +265,12 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
     float64 product (P or T): about half the cost of a float64 step.  If some rows are still
     far from the solution after the first (float64) step (w·res ≥ ``MIXED_SWITCH``·tol: warm
     starts are poor where a ReLU unit switched), the rows are sorted by residual and the far
-    ones take float64 steps alone until they are near; then all active rows take float32
-    steps, and a float64 step for all of them whenever a quarter of the unconfirmed rows have
-    met, or are predicted (from the observed contraction) to meet, the criterion — the step
-    that measures their true residual — or when a float32 step did not contract.
+    ones take float64 steps alone until they are near; then the active rows take float32
+    steps, except those that have met, or are predicted (from the observed contraction) to
+    meet, the criterion: they take the float64 step that measures their true residual (once
+    they are a tenth of the active rows, or all of them).  The rows are kept sorted by
+    residual, so these are the last rows of the active prefix (two products per step).  All
+    rows take float64 steps when a float32 step did not contract.
 
     ``Solve.work`` counts row-steps / N, the cost in full-batch iterations
     (``Solve.exact_work`` the float64 ones); ``Solve.n_iter`` the steps of the slowest row.
@@ -293,28 +297,50 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
     far_level = MIXED_SWITCH * tol * c  # in units of crit
     q, last_max = 0.25, None
 
+    def permute(order):  # rows [0, n) in the given order
+        for a in arrays:
+            a[:n] = a[:n][order]
+        perm[:n] = perm[:n][order]
+
     for k in range(int(max_iter)):
-        n_step, exact, soon = n, True, None
+        # rows [0, n_step) step: [0, n32) in float32, [n32, n_step) in float64
+        n_step, n32, soon, met32 = n, 0, None, None
         if mixed and k > 0:
             far = np.flatnonzero(~done[:n] & (crit[:n] >= far_level))
             if far.size:  # the far rows alone (they lead the order), in float64
                 n_step, last_max = int(far[-1]) + 1, None
-            else:         # all rows: float32, unless a quarter of the open rows (are about to) meet
-                open_ = ~done[:n]  # or the float32 steps stopped contracting (their error floor)
-                soon = open_ & (crit[:n] * q < tol)
-                exact = np.count_nonzero(soon) >= 0.25 * np.count_nonzero(open_) or q >= 0.5
-        res = apply(x, x, n_step, exact) if aa is None else aa.step(apply, x)
+            elif q < 0.5:  # float32, but float64 for the rows that (are about to) meet the
+                #            criterion: sorted by residual, they are the last ones
+                soon = crit[:n] * q < tol
+                later = np.flatnonzero(~soon)
+                n32 = int(later[-1]) + 1 if later.size else 0
+                if np.any(soon[:n32]):  # the order has drifted: sort again
+                    permute(np.argsort(-crit[:n], kind="stable"))
+                    soon = crit[:n] * q < tol
+                    n32 = int(np.count_nonzero(~soon))
+                if n32 > 0 and n - n32 < 0.1 * n:  # too few to confirm yet: float32 for all
+                    n32, soon = n, np.zeros(n, dtype=bool)
+                met32 = soon & (crit[:n] < tol)  # met on float32 steps, to be confirmed
+            # else: the float32 steps stopped contracting (their error floor): float64
+        if aa is not None:
+            res = aa.step(apply, x)
+        elif n32 == 0:
+            res = apply(x, x, n_step)
+        elif n32 == n_step:
+            res = apply(x, x, n_step, False)
+        else:
+            res = np.concatenate([apply(x, x, n32, False), apply(x, x, n_step, True, lo=n32)])
         work += n_step
-        exact_work += n_step if exact else 0
+        exact_work += n_step - n32
         steps[:n_step] += 1
         crit[:n_step] = c * w[:n_step] * res
         if aa is not None:  # Anderson steps need not contract: all rows must meet at once
             done[:] = crit < tol
-        elif exact:         # a plain float64 step contracts: a converged row stays converged
-            done[:n_step] |= crit[:n_step] < tol
-            if soon is not None and np.any(soon & ~done[:n]):
-                mixed = False  # a row the float32 steps brought to the criterion missed it: the
-                #                float32 error floor is above tol, so float64 from here on
+        else:               # a plain float64 step contracts: a converged row stays converged
+            done[n32:n_step] |= crit[n32:n_step] < tol
+            if met32 is not None and np.any(met32[n32:n_step] & ~done[n32:n_step]):
+                mixed = False  # a row that met the criterion on float32 steps missed it on the
+                #                float64 one: the float32 error floor is above tol; float64 on
         r = float(crit[:n].max())
         history.append(r)
         if not np.isfinite(r):
@@ -337,16 +363,13 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
                 q = min(1.0, max(1e-3, cmax / last_max))
             last_max = cmax
         n_open = int(open_.sum())
-        sort = mixed and k == 0 and bool(np.any(open_ & (crit[:n] >= far_level)))
-        # drop converged rows (always in mixed mode, so that they never take a float32 step)
-        if aa is None and (sort or n_open <= 0.75 * n or (mixed and n_open < n)):
+        # drop converged rows (always in mixed mode, so that they never take a float32 step;
+        # mixed mode also sorts the rest by residual, largest first)
+        if aa is None and ((mixed and (k == 0 or n_open < n)) or n_open <= 0.75 * n):
             active = np.flatnonzero(open_)
             if mixed:
                 active = active[np.argsort(-crit[:n][active], kind="stable")]
-            order = np.concatenate([active, np.flatnonzero(~open_)])
-            for a in arrays:
-                a[:n] = a[:n][order]
-            perm[:n] = perm[:n][order]
+            permute(np.concatenate([active, np.flatnonzero(~open_)]))
             n = n_open
     if n < N or not np.array_equal(perm, np.arange(N)):
         inverse = np.argsort(perm)

@@ -131,14 +131,14 @@ def test_iterate_rows_finish_only_on_exact_steps():
     bias = np.full((N, m), 1e-9 / np.sqrt(m))  # 10·tol per row
     log = []
 
-    def apply(x, out, n, exact=True):
-        new = x[:n] @ B.T + cc[:n]
+    def apply(x, out, n, exact=True, lo=0):
+        new = x[lo:n] @ B.T + cc[lo:n]
         if not exact:  # noise, and a bias: what an error floor of the kept product does
-            step = np.linalg.norm(new - x[:n], axis=1, keepdims=True)
-            new += 1e-3 * step * rng.standard_normal(new.shape) / np.sqrt(m) + bias[:n]
-        res = np.linalg.norm(new - x[:n], axis=1)
-        out[:n] = new
-        log.append((n, exact))
+            step = np.linalg.norm(new - x[lo:n], axis=1, keepdims=True)
+            new += 1e-3 * step * rng.standard_normal(new.shape) / np.sqrt(m) + bias[lo:n]
+        res = np.linalg.norm(new - x[lo:n], axis=1)
+        out[lo:n] = new
+        log.append((lo, n, exact))
         return res
 
     x = x0.copy()
@@ -148,7 +148,7 @@ def test_iterate_rows_finish_only_on_exact_steps():
     true = np.linalg.norm(x @ B.T + c - x, axis=1)
     assert true.max() < TOL
     assert np.abs(x - solution).max() < 2 * TOL / (1 - L)
-    assert any(not e for _, e in log) and log[0] == (N, True)
+    assert any(not e for _, _, e in log) and log[0] == (0, N, True)
     assert sol.exact_work < sol.work and sol.n_iter <= len(log)
     assert MIXED_SWITCH * TOL > 1e-6  # float32 steps begin well before the tolerance
 
