@@ -262,15 +262,14 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
 
     Mixed precision (``mixed``, plain iteration only): ``apply(..., exact=False)`` computes
     the product of the *last step* δ = x_new − x_old in float32 and adds it to the kept
-    float64 product (P or T): about half the cost of a float64 step.  If some rows are still
-    far from the solution after the first (float64) step (w·res ≥ ``MIXED_SWITCH``·tol: warm
-    starts are poor where a ReLU unit switched), the rows are sorted by residual and the far
-    ones take float64 steps alone until they are near; then the active rows take float32
-    steps, except those that have met, or are predicted (from the observed contraction) to
-    meet, the criterion: they take the float64 step that measures their true residual (once
-    they are a tenth of the active rows, or all of them).  The rows are kept sorted by
-    residual, so these are the last rows of the active prefix (two products per step).  All
-    rows take float64 steps when a float32 step did not contract.
+    float64 product (P or T): about half the cost of a float64 step.  Rows still far from the
+    solution (w·res ≥ ``MIXED_SWITCH``·tol: warm starts are poor where a ReLU unit switched)
+    are moved to the front and take float64 steps alone until they are near; then the active
+    rows take float32 steps, except those that have met, or are predicted (from the observed
+    contraction) to meet, the criterion: moved to the back, they take the float64 step that
+    measures their true residual (once they are a tenth of the active rows, or all of them;
+    two products per step).  All rows take float64 steps when a float32 step did not
+    contract.  Rows are moved by swapping only the misplaced ones.
 
     ``Solve.work`` counts row-steps / N, the cost in full-batch iterations
     (``Solve.exact_work`` the float64 ones); ``Solve.n_iter`` the steps of the slowest row.
@@ -297,30 +296,32 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
     far_level = MIXED_SWITCH * tol * c  # in units of crit
     q, last_max = 0.25, None
 
-    def permute(order):  # rows [0, n) in the given order
-        for a in arrays:
-            a[:n] = a[:n][order]
-        perm[:n] = perm[:n][order]
+    def to_front(first):  # rows [0, n) with first[j] before the others; moves only misplaced rows
+        n_first = int(np.count_nonzero(first))
+        i = np.flatnonzero(~first[:n_first])   # wrong side, in front
+        j = n_first + np.flatnonzero(first[n_first:])  # wrong side, behind
+        if i.size:
+            for a in (*arrays, perm):
+                a[i], a[j] = a[j], a[i].copy()
+        return n_first
 
     for k in range(int(max_iter)):
         # rows [0, n_step) step: [0, n32) in float32, [n32, n_step) in float64
         n_step, n32, soon, met32 = n, 0, None, None
         if mixed and k > 0:
-            far = np.flatnonzero(~done[:n] & (crit[:n] >= far_level))
-            if far.size:  # the far rows alone (they lead the order), in float64
-                n_step, last_max = int(far[-1]) + 1, None
+            far = crit[:n] >= far_level
+            if far.any():  # the far rows alone, moved to the front, in float64
+                n_step, last_max = to_front(far), None
             elif q < 0.5:  # float32, but float64 for the rows that (are about to) meet the
-                #            criterion: sorted by residual, they are the last ones
+                #            criterion, moved to the back (if they are a tenth, or all)
                 soon = crit[:n] * q < tol
-                later = np.flatnonzero(~soon)
-                n32 = int(later[-1]) + 1 if later.size else 0
-                if np.any(soon[:n32]):  # the order has drifted: sort again
-                    permute(np.argsort(-crit[:n], kind="stable"))
+                n_soon = int(np.count_nonzero(soon))
+                if n_soon >= 0.1 * n or n_soon == n:
+                    n32 = to_front(~soon)
                     soon = crit[:n] * q < tol
-                    n32 = int(np.count_nonzero(~soon))
-                if n32 > 0 and n - n32 < 0.1 * n:  # too few to confirm yet: float32 for all
-                    n32, soon = n, np.zeros(n, dtype=bool)
-                met32 = soon & (crit[:n] < tol)  # met on float32 steps, to be confirmed
+                    met32 = soon & (crit[:n] < tol)  # met on float32 steps, to be confirmed
+                else:
+                    n32, soon = n, None
             # else: the float32 steps stopped contracting (their error floor): float64
         if aa is not None:
             res = aa.step(apply, x)
@@ -363,14 +364,9 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
                 q = min(1.0, max(1e-3, cmax / last_max))
             last_max = cmax
         n_open = int(open_.sum())
-        # drop converged rows (always in mixed mode, so that they never take a float32 step;
-        # mixed mode also sorts the rest by residual, largest first)
-        if aa is None and ((mixed and (k == 0 or n_open < n)) or n_open <= 0.75 * n):
-            active = np.flatnonzero(open_)
-            if mixed:
-                active = active[np.argsort(-crit[:n][active], kind="stable")]
-            permute(np.concatenate([active, np.flatnonzero(~open_)]))
-            n = n_open
+        # drop converged rows (always in mixed mode, so that they never take a float32 step)
+        if aa is None and ((mixed and n_open < n) or n_open <= 0.75 * n):
+            n = to_front(open_)
     if n < N or not np.array_equal(perm, np.arange(N)):
         inverse = np.argsort(perm)
         for a in restore:
