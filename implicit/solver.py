@@ -10,7 +10,8 @@ Adjoint (SPEC §3):  k = u + γ̃Aᵀ(d ⊙ k),           d = 1[γ̃Az + φ > 0]
 
 Both maps are ρ-contractions in the Euclidean norm of each sample when ρ = γ̃‖A‖₂ < 1,
 so plain iteration from any start converges with residual ‖f(z_k) − z_k‖ ≤ ρ^k ‖f(z_0) − z_0‖.
-The solve stops when the largest per-sample residual ‖f(z) − z‖₂ is below ``tol``; it
+The solve stops when the largest per-sample residual ‖f(z) − z‖₂ (or, with ``lipschitz``, its
+certified bound on the returned point) is below ``tol``; it
 raises :class:`NotConverged` (carrying ρ and the residual history) when the residual is no
 longer finite, stops decreasing for ``patience`` iterations, or ``max_iter`` is reached.
 """
@@ -52,9 +53,11 @@ class Equilibrium:
     """Result of :func:`equilibrium`.  Arrays are (N, m), one sample per row.
 
     ``Z``: equilibria z_i; ``Phi``: features φ_i; ``P``: pre-activations γ̃Az_i + φ_i with
-    Z = σ(P) exactly (so D = 1[P > 0]); ``Q``: XWᵀ (E = 1[Q > 0]); ``n_iter`` (iterations of the slowest sample); ``work``
-    (sample-iterations / N, see :func:`iterate`); ``residual``: the last largest per-sample
-    residual; ``residuals``: its history; ``converged``.
+    Z = σ(P) exactly (so D = 1[P > 0]); ``Q``: XWᵀ (E = 1[Q > 0]); ``n_iter`` (iterations of
+    the slowest sample); ``work`` (sample-iterations / N, see :func:`iterate`; ``exact_work``
+    its float64 part); ``residual``: the last largest per-sample criterion value — the
+    residual of the point before Z, or with ``lipschitz`` the bound L·‖z − z_prev‖ on the
+    residual of Z itself; ``residuals``: its history; ``converged``.
     """
 
     Z: np.ndarray

@@ -34,7 +34,7 @@ RATE on the paper-scale width sweep (benchmarks/paper_sweep.yaml: N = n_test = 1
 d = 784, m = 500–4000), WORK_* from that sweep's traces (fwd_work ≈ 6, adj_work ≈ 7.8).
 ``python workflow/scripts/cost.py fit results/benchmarks.csv`` compares and refits them on
 any run's benchmarks.  The constants predate the float32-increment path of the solvers (a
-step is now 25–30% cheaper at N = 200, m = 800), so time estimates err on the long side; its
+step is now about 40% cheaper at N = 200, m = 800), so time estimates err on the long side; its
 float32 copy of A and float32 buffers add about half an (m, m) and one (N, m) float64 array
 to the peak memory (+5% at m = 4000), inside the requests' ×1.3 headroom.
 """
