@@ -146,13 +146,13 @@ def input_adjoint(Q, M, v, r, scale, out):
 
 
 @nb.njit(cache=True)
-def same_mask_rows(P1, P2):
-    """Boolean (N,): row j has 1[P1[j] > 0] == 1[P2[j] > 0] everywhere.  Shapes (N, m)."""
-    N, m = P1.shape
+def same_mask_rows(D1, D2):
+    """Boolean (N,): row j of the masks D1 and D2 (bool, (N, m)) is equal everywhere."""
+    N, m = D1.shape
     out = np.ones(N, dtype=np.bool_)
     for j in range(N):
         for i in range(m):
-            if (P1[j, i] > 0.0) != (P2[j, i] > 0.0):
+            if D1[j, i] != D2[j, i]:
                 out[j] = False
                 break
     return out
@@ -178,36 +178,42 @@ def extrapolate_forward(Z, Zp, Phi, Phik, Phip, s, out):
 
 
 @nb.njit(cache=True)
-def extrapolate_adjoint(K, uk, Kp, up, smooth, u, s, out):
-    """Adjoint start out ← C̃ + 1uᵀ with C = K − 1u_kᵀ extrapolated on the ``smooth`` rows.
+def extrapolate_adjoint(K1, K2, K3, u1, u2, u3, coef, p, u, out):
+    """Adjoint start out[j] ← u + Σ_{i<p_j} coef[p_j − 1, i]·(K_{i+1}[j] − u_{i+1}).
 
-    out[j] = c_j + u, where c_j = K[j] − u_k, plus s·(c_j − (Kp[j] − u_p)) when ``smooth[j]``
-    (extrapolation with ratio s from the step before, whose iterate is Kp at u_p).
-    Shapes: K, Kp, out (N, m); uk, up, u (m,); smooth (N,) bool.
+    K1, K2, K3 (N, m): the last three adjoints (K1 the most recent) at output weights
+    u1, u2, u3 (m,); p (N,) in {1, 2, 3}: how many of them row j combines; coef (3, 3):
+    row q − 1 holds the q coefficients (summing to 1) of a q-term combination.  The part
+    1uᵀ of K is exact in u, so only C = K − 1uᵀ is combined.  Shapes: out (N, m).
     """
-    N, m = K.shape
+    N, m = K1.shape
     for j in range(N):
-        if smooth[j]:
+        q = p[j]
+        a, b, c = coef[q - 1, 0], coef[q - 1, 1], coef[q - 1, 2]
+        if q == 1:
             for i in range(m):
-                c = K[j, i] - uk[i]
-                out[j, i] = c + s * (c - (Kp[j, i] - up[i])) + u[i]
+                out[j, i] = K1[j, i] - u1[i] + u[i]
+        elif q == 2:
+            for i in range(m):
+                out[j, i] = a * (K1[j, i] - u1[i]) + b * (K2[j, i] - u2[i]) + u[i]
         else:
             for i in range(m):
-                out[j, i] = K[j, i] - uk[i] + u[i]
+                out[j, i] = a * (K1[j, i] - u1[i]) + b * (K2[j, i] - u2[i]) + c * (K3[j, i] - u3[i]) + u[i]
 
 
 @nb.njit(cache=True)
-def flip_correction(Pold, Pnew, Kold, A, scale, K0):
-    """K0[j] += ±scale·Kold[j,i]·A[i] for every unit whose mask 1[P > 0] changed (+ if it opened).
+def flip_correction(Dold, Pnew, Kold, A, scale, K0):
+    """K0[j] += ±scale·Kold[j,i]·A[i] for every unit whose mask changed from Dold (bool) to
+    1[Pnew > 0] (+ if it opened).
 
     The first-order change of k_j = u + Σ_i d_ji k_ji γ̃A[i,:] when d_ji flips (scale = γ̃);
-    O(m) per flip.  Shapes: Pold, Pnew, Kold, K0 (N, m); A (m, m).
+    O(m) per flip.  Shapes: Dold, Pnew, Kold, K0 (N, m); A (m, m).
     """
-    N, m = Pold.shape
+    N, m = Pnew.shape
     for j in range(N):
         for i in range(m):
             now = Pnew[j, i] > 0.0
-            if now != (Pold[j, i] > 0.0):
+            if now != Dold[j, i]:
                 s = scale * Kold[j, i] if now else -scale * Kold[j, i]
                 for l in range(m):
                     K0[j, l] += s * A[i, l]

@@ -196,3 +196,80 @@ def test_extrapolation_ratio():
     assert _ratio(u1 + 0.9 * (u1 - u0), u1, u0) == pytest.approx(0.9, rel=1e-12)
     assert _ratio(u1, u1, u1) == 1.0 and _ratio(u1, None, u0) == 1.0 and _ratio(None, u1, u0) == 1.0
     assert _ratio(u1 + 5 * (u1 - u0), u1, u0) == 2.0 and _ratio(u1 - (u1 - u0), u1, u0) == 0.0
+
+
+def test_adjoint_start_combines_the_last_three():
+    """K is linear in u at fixed A and masks: three stored adjoints at u₁, u₂, u₃ and a new
+    u in their affine span give the new adjoint exactly; a sample whose mask changed within
+    the history combines only the solves since (here: K₁ shifted by u − u₁)."""
+    from implicit.gradients import WarmStart, _combination
+
+    p, X, _ = problem(12, 5, 30)
+    gamma, rng = 0.3, np.random.default_rng(3)
+    eq = equilibrium(p, X, gamma, tol=1e-13)
+    us = [rng.standard_normal(p.m) for _ in range(3)]  # most recent first
+    c = np.array([2.9, -2.8, 0.9])
+    u_new = sum(ci * ui for ci, ui in zip(c, us))
+
+    def adj(u):
+        q = p.copy()
+        q.u[:] = u
+        return q, unit_adjoint(q, gamma, eq, tol=1e-13)
+
+    ws = WarmStart(extrapolate=True)
+    P_old = eq.P.copy()
+    P_old[0, np.argmax(eq.P[0] > 0)] *= -1  # sample 0: one unit was off two solves ago
+    for i, P in ((2, eq.P), (1, P_old), (0, eq.P)):
+        ws.store_K(adj(us[i])[1], us[i], P)
+    np.testing.assert_allclose(_combination(u_new, us)[2], c, rtol=1e-9)
+    q, K_new = adj(u_new)
+    K0 = ws.start_K(q, gamma, eq.P)
+    np.testing.assert_allclose(K0[2:], K_new[2:], atol=1e-11 * np.abs(K_new).max())
+    K1 = ws.K
+    np.testing.assert_allclose(K0[0], K1[0] - us[0] + u_new, rtol=1e-13)  # mask changed: q = 1
+    assert np.abs(K0[0] - K_new[0]).max() > 1e-6
+
+
+def test_combination_falls_back():
+    """_combination: q = 2 is the geometric ratio; q = 3 falls back to it when the u's are
+    collinear (ill-conditioned) or the coefficients are too large; a still u gives linear."""
+    from implicit.gradients import MAX_COEF_NORM, _combination
+
+    rng = np.random.default_rng(4)
+    u0, a, b = (rng.standard_normal(6) for _ in range(3))
+    still = _combination(u0, [u0, u0, u0])
+    np.testing.assert_array_equal(still, [[1, 0, 0], [2, -1, 0], [2, -1, 0]])
+    line = _combination(u0 + 0.9 * a, [u0, u0 - a, u0 - 2 * a])  # collinear history
+    np.testing.assert_allclose(line[1], [1.9, -0.9, 0])
+    np.testing.assert_array_equal(line[2], line[1])
+    big = _combination(u0 + 20 * a + 30 * b, [u0, u0 + a, u0 + b])  # exact fit, |c|₁ = 99
+    assert np.abs(big[2]).sum() <= MAX_COEF_NORM
+    np.testing.assert_array_equal(big[2], big[1])
+    ok = _combination(u0 + 2 * a + 3 * b, [u0, u0 + a, u0 + b])  # |c|₁ = 4 + 2 + 3 = 9
+    np.testing.assert_allclose(ok[2], [-4, 2, 3], atol=1e-12)
+
+
+def test_adjoint_start_on_a_gd_trajectory():
+    """On GD, the three-term adjoint start is several times closer to the next adjoint than
+    the geometric two-term one (samples whose masks did not change)."""
+    from implicit import _kernels
+    from implicit.gradients import WarmStart, _combination, evaluate
+
+    p, X, y = problem(40, 10, 120)
+    ws, theta = WarmStart(extrapolate=True), p.copy()
+    for _ in range(10):
+        ev = evaluate(theta, X, y, 0.1, tol=1e-13, warm_start=ws)
+        theta.axpy(-0.01, ev.grads)
+    eq = equilibrium(theta, X, 0.1, tol=1e-13)
+    K = unit_adjoint(theta, 0.1, eq, tol=1e-13)
+    start = ws.start_K(theta, 0.1, eq.P)
+    hist = ws._prev["adj"]
+    Ks, us, Ds = zip(*hist)
+    two = _combination(theta.u, list(us))
+    two[2] = two[1]
+    geo = np.empty_like(K)
+    _kernels.extrapolate_adjoint(*Ks, *us, two, np.full(len(K), 3), theta.u, geo)
+    same = (Ds[0] == (eq.P > 0)).all(1) & (Ds[0] == Ds[1]).all(1) & (Ds[1] == Ds[2]).all(1)
+    assert same.mean() > 0.5
+    err3, err2 = (np.median(np.linalg.norm(s - K, axis=1)[same]) for s in (start, geo))
+    assert err3 < err2 / 5
