@@ -220,6 +220,53 @@ def flip_correction(Dold, Pnew, Kold, A, scale, K0):
 
 
 @nb.njit(cache=True)
+def swap_rows(a, i, j):
+    """In place, for each k: rows a[i[k]] and a[j[k]] trade places (a 1-D: items).
+
+    The active-set moves of ``solver.iterate``, without the temporaries of fancy indexing.
+    ``i`` and ``j`` (int, equal length) must not share an index.
+    """
+    if a.ndim == 1:
+        for k in range(i.shape[0]):
+            t = a[i[k]]
+            a[i[k]] = a[j[k]]
+            a[j[k]] = t
+    else:
+        for k in range(i.shape[0]):
+            r, s = i[k], j[k]
+            for c in range(a.shape[1]):
+                t = a[r, c]
+                a[r, c] = a[s, c]
+                a[s, c] = t
+
+
+@nb.njit(cache=True)
+def unpermute_rows(a, perm):
+    """In place: the row now at position k moves to position perm[k] (perm a permutation of
+    0..N−1), following its cycles with one row of scratch: ``a[perm] = a.copy()``.  a (N, m)."""
+    N = a.shape[0]
+    seen = np.zeros(N, dtype=np.bool_)
+    carry = np.empty(a.shape[1], dtype=a.dtype)
+    for start in range(N):
+        if seen[start]:
+            continue
+        seen[start] = True
+        if perm[start] == start:
+            continue
+        carry[:] = a[start]           # the row that belongs at perm[start]
+        k = perm[start]
+        while True:
+            seen[k] = True
+            for c in range(a.shape[1]):  # put carry at k, pick up what was there
+                t = a[k, c]
+                a[k, c] = carry[c]
+                carry[c] = t
+            if k == start:
+                break
+            k = perm[k]
+
+
+@nb.njit(cache=True)
 def axpy(alpha, x, y):
     """y ← y + alpha·x in place, without a temporary.  x, y: 1-D of equal length."""
     for i in range(y.shape[0]):

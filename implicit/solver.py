@@ -305,7 +305,7 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
         j = n_first + np.flatnonzero(first[n_first:])  # wrong side, behind
         if i.size:
             for a in (*arrays, perm):
-                a[i], a[j] = a[j], a[i].copy()
+                _kernels.swap_rows(a, i, j)
         return n_first
 
     for k in range(int(max_iter)):
@@ -371,9 +371,8 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
         if aa is None and ((mixed and n_open < n) or n_open <= 0.75 * n):
             n = to_front(open_)
     if n < N or not np.array_equal(perm, np.arange(N)):
-        inverse = np.argsort(perm)
         for a in restore:
-            a[:] = a[inverse]
+            _kernels.unpermute_rows(a, perm)
     return Solve(x, int(steps.max()), np.array(history), work / N, reason, exact_work / N)
 
 

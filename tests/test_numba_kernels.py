@@ -254,3 +254,31 @@ def test_kernels_vs_engine_features():
     Q, Phi = implicit.features(p, X)
     np.testing.assert_allclose(Q, X @ p.W.T, rtol=1e-14)
     np.testing.assert_allclose(Phi, np.maximum(X @ p.W.T, 0) / 3.0, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.int64, np.bool_])
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_swap_rows(dtype, ndim):
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((9, 4)[:ndim]) * 3).astype(dtype)
+    i, j = np.array([0, 2, 5]), np.array([8, 3, 6])
+    ref = a.copy()
+    ref[i], ref[j] = a[j], a[i]
+    _kernels.swap_rows(a, i, j)
+    np.testing.assert_array_equal(a, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unpermute_rows(dtype):
+    rng = np.random.default_rng(6)
+    for N in (1, 2, 7, 30):
+        a = rand((N, 5), dtype, 70 + N)
+        perm = rng.permutation(N)
+        ref = np.empty_like(a)
+        ref[perm] = a
+        _kernels.unpermute_rows(a, perm)
+        np.testing.assert_array_equal(a, ref)
+    a = rand((6, 3), dtype, 80)
+    ref = a.copy()
+    _kernels.unpermute_rows(a, np.arange(6))  # identity: untouched
+    np.testing.assert_array_equal(a, ref)
