@@ -130,6 +130,12 @@ def headline(args):
             peer.append(run_peer(X, y, params, args.gamma, args.lr, n, args.tol))
             cold.append(run_peer(X, y, params, args.gamma, args.lr, n, args.tol, warm=False))
     gemm = dgemm_rate(args.N, args.m)
+    late = None
+    lo, hi = args.late_steps
+    if hi > 0:  # iterations further into training, where GD has settled
+        if not 1 <= lo < hi:
+            raise SystemExit(f"--late-steps needs 1 <= FROM < TO, got {lo} {hi}")
+        late = run_ours(X, y, params, args.gamma, args.lr, hi + 1, args.tol).iloc[lo - 1:hi - 1]  # steps lo..hi−1
     steady = [t.iloc[args.warmup:] for t in ours]
     t_ours = float(np.median(np.concatenate([t["step_seconds"] for t in steady])))
     flops = float(np.median(np.concatenate([step_flops(t, args.N, args.d, args.m) for t in steady])))
@@ -169,6 +175,12 @@ def headline(args):
         f"{'ours: fwd + adj work, full-batch iterations':44s} {work.mean():12.2f}",
         f"{'ours: ... of which float64 (rest float32)':44s} {work64.mean():12.2f}",
     ]
+    if late is not None:
+        lw = late["fwd_work"] + late["adj_work"]
+        lines += [
+            f"{f'ours, steps {lo}-{hi}: fwd + adj work (target <= 10)':44s} {lw.mean():12.2f}",
+            f"{f'ours, steps {lo}-{hi}: ... slowest sample':44s} {(late['fwd_iter'] + late['adj_iter']).mean():12.2f}",
+        ]
     print("\n".join(lines))
 
 
@@ -278,6 +290,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--late-steps", type=int, nargs=2, default=[100, 200], metavar=("FROM", "TO"),
+                   help="also report the iterations over these GD steps of one longer run (0 0: skip)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--scaling-steps", type=int, default=6)
     p.add_argument("--f32-steps", type=int, default=200)

@@ -1,0 +1,29 @@
+"""Smoke tests of ``python -m benchmarks.step`` at toy sizes: every mode runs and prints its
+table (the timings themselves are not checked: they belong to the benchmark, not to CI)."""
+
+import pytest
+
+from benchmarks import step
+
+TOY = ["--N", "16", "--d", "4", "--m", "24", "--steps", "3", "--warmup", "2", "--repeats", "1"]
+
+
+def test_headline_table(capsys):
+    step.main(TOY + ["--late-steps", "4", "7"])
+    out = capsys.readouterr().out
+    for row in ("ours: median s / GD step", "ours / DGEMM rate", "fwd + adj work, full-batch iterations",
+                "ours, steps 4-7: fwd + adj work (target <= 10)", "ours, steps 4-7: ... slowest sample"):
+        assert row in out
+    step.main(TOY + ["--late-steps", "0", "0"])
+    assert "steps 4-7" not in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="late-steps"):
+        step.main(TOY + ["--late-steps", "5", "5"])
+
+
+def test_other_modes(capsys):
+    step.main(["solvers"] + TOY)
+    step.main(["float32", "--f32-steps", "8"] + TOY)
+    step.main(["scaling", "--scaling-steps", "2", "--m-grid", "16", "24", "--N-grid", "8", "16"] + TOY)
+    out = capsys.readouterr().out
+    assert "+ float32 increments (default)" in out and "speed-up float32 vs float64" in out
+    assert "fitted exponent of time per step in m" in out and "fitted exponent of time per step in N" in out
