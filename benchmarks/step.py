@@ -178,8 +178,8 @@ def headline(args):
     if late is not None:
         lw = late["fwd_work"] + late["adj_work"]
         lines += [
-            f"{f'ours, steps {lo}-{hi}: fwd + adj work (target <= 10)':44s} {lw.mean():12.2f}",
-            f"{f'ours, steps {lo}-{hi}: ... slowest sample':44s} {(late['fwd_iter'] + late['adj_iter']).mean():12.2f}",
+            f"{f'ours, steps {lo}-{hi}: work (target <= 10)':44s} {lw.mean():12.2f}",
+            f"{f'ours, steps {lo}-{hi}: slowest sample':44s} {(late['fwd_iter'] + late['adj_iter']).mean():12.2f}",
         ]
     print("\n".join(lines))
 
