@@ -221,12 +221,16 @@ def scaling(args):
 
 
 def float32(args):
-    """float32 against float64: speed and loss-trajectory deviation over ``args.f32_steps``."""
+    """float32 against float64: speed (runs alternated ``args.repeats`` times, median step) and
+    loss-trajectory deviation over ``args.f32_steps``."""
     X, y, params = problem(args.N, args.d, args.m)
     n = args.f32_steps
-    t64 = run_ours(X, y, params, args.gamma, args.lr, n, args.tol)
-    t32 = run_ours(X, y, params.astype(np.float32), args.gamma, args.lr, n, args.tol32)
-    s64, s32 = np.median(t64["step_seconds"].iloc[5:]), np.median(t32["step_seconds"].iloc[5:])
+    runs64, runs32 = [], []
+    for _ in range(args.repeats):  # alternated, like the step mode
+        runs64.append(run_ours(X, y, params, args.gamma, args.lr, n, args.tol))
+        runs32.append(run_ours(X, y, params.astype(np.float32), args.gamma, args.lr, n, args.tol32))
+    t64, t32 = runs64[0], runs32[0]
+    s64, s32 = (float(np.median(np.concatenate([t["step_seconds"].iloc[5:] for t in runs]))) for runs in (runs64, runs32))
     dev = np.abs(t32["train_loss"].to_numpy() - t64["train_loss"].to_numpy()) / t64["train_loss"].to_numpy()
     w64 = (t64["fwd_work"] + t64["adj_work"]).mean()
     w32 = (t32["fwd_work"] + t32["adj_work"]).mean()
