@@ -41,7 +41,12 @@ class NotConverged(RuntimeError):
         self.what, self.reason, self.rho = what, reason, float(rho)
         self.residuals, self.tol, self.state = np.asarray(residuals), tol, state
         last = self.residuals[-1] if self.residuals.size else float("nan")
-        hint = " (ρ ≥ 1: the equilibrium equation need not be well-posed)" if rho >= 1 else ""
+        if rho >= 1:
+            hint = " (ρ ≥ 1: the equilibrium equation need not be well-posed)"
+        elif reason == "stalled":  # a contraction stops improving only at its rounding floor
+            hint = " (ρ < 1, so the residual stalled at the rounding level of the iterates: raise tol)"
+        else:
+            hint = ""
         super().__init__(
             f"{what} solve did not converge ({reason}) after {self.residuals.size} iterations: "
             f"residual {last:.3e} > tol {tol:.1e}, ρ(A) = {rho:.4f}{hint}"

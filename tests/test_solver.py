@@ -220,6 +220,17 @@ def test_not_converged_cycling():
     assert eq.converged and np.abs(eq.Z - Phi / 4.0).max() < 1e-12
 
 
+def test_tol_below_rounding_says_so():
+    """A contraction only stalls at its rounding floor: the error says to raise tol."""
+    p, X, _ = problem(20, 5, 200)
+    with pytest.raises(NotConverged) as info:
+        equilibrium(p, X, 0.1, tol=1e-20, patience=10)
+    assert info.value.reason == "stalled" and info.value.rho < 1
+    assert "rounding level" in str(info.value) and "raise tol" in str(info.value)
+    with pytest.raises(NotConverged, match="rounding level"):
+        implicit.gram(p, X, 0.1, tol=1e-20, patience=10)
+
+
 def test_not_converged_non_finite():
     """A = c·I with γ̃c = 1e10: z grows like 1e10^k and overflows; reported as non-finite."""
     X, _ = R.make_data(3, 2, 1)
