@@ -69,7 +69,8 @@ def train(
     ½Σ(ŷ−y)² on train and test sets, ρ = γ‖A‖₂/√m (warm power iteration, rtol 1e-6), the
     forward/adjoint iterations (slowest sample), work (sample-iterations / N) and residuals
     of that step (``extrapolate``: warm starts extrapolated along the trajectory, see
-    :class:`WarmStart`), ‖A−A(0)‖_F/‖A(0)‖_F and the same
+    :class:`WarmStart`; the test set's forward solves too, from recorded step to recorded
+    step), ‖A−A(0)‖_F/‖A(0)‖_F and the same
     for W, and cumulative wall seconds.  ``trace.attrs`` holds ``lr`` (NaN if the run failed
     before "auto" was resolved), ``dtype``, ``status``
     ("completed" or "stopped") and ``reason``.  The run stops early, keeping the rows of the
@@ -96,7 +97,7 @@ def train(
 
     theta = params.copy()
     A0n, W0n = np.linalg.norm(params.A), np.linalg.norm(params.W)
-    warm, warm_test = WarmStart(extrapolate=extrapolate), WarmStart()
+    warm, warm_test = WarmStart(extrapolate=extrapolate), WarmStart(extrapolate=extrapolate)
     power = PowerNorm(params.m)
     rows, status, reason = [], "completed", None
     gamma_over_sqrt_m = gamma / np.sqrt(params.m)

@@ -153,6 +153,30 @@ def test_record_every(data, params):
     np.testing.assert_allclose(tr[cols].to_numpy(), full.set_index("step").loc[[0, 7, 14, 20], cols].to_numpy(), rtol=1e-12)
 
 
+def test_test_set_starts_follow_the_trajectory(data, params, monkeypatch):
+    """The test set's forward solves are warm-started like the training set's: extrapolated
+    from recorded step to recorded step (fewer iterations), with the same test losses."""
+    import implicit.training as T
+
+    X, y, Xt, yt = data
+    work, solve = [], T._test_loss
+
+    def spy(theta, X_test, y_test, gamma, tol, warm_test, solver):
+        loss = solve(theta, X_test, y_test, gamma, tol, warm_test, solver)
+        work.append(warm_test.fwd_work)
+        return loss
+
+    monkeypatch.setattr(T, "_test_loss", spy)
+    runs = {}
+    for extrapolate in (True, False):
+        work.clear()
+        _, tr = implicit.train(params, X, y, GAMMA, lr=0.05, steps=40, X_test=Xt, y_test=yt, record_every=4,
+                               extrapolate=extrapolate)
+        runs[extrapolate] = (np.mean(work[3:]), tr["test_loss"].to_numpy())
+    assert runs[True][0] < runs[False][0] - 0.5
+    np.testing.assert_allclose(runs[True][1], runs[False][1], rtol=1e-9)
+
+
 def test_track_gram_columns(data, params):
     X, y, _, _ = data
     theta, tr = implicit.train(params, X, y, GAMMA, lr=0.05, steps=3, track_gram=True)
