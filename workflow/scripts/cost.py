@@ -33,10 +33,14 @@ table — BASE_MB and JOB_SECONDS on the default configuration's jobs, the array
 RATE on the paper-scale width sweep (benchmarks/paper_sweep.yaml: N = n_test = 1000,
 d = 784, m = 500–4000), WORK_* from that sweep's traces (fwd_work ≈ 6, adj_work ≈ 7.8).
 ``python workflow/scripts/cost.py fit results/benchmarks.csv`` compares and refits them on
-any run's benchmarks.  The constants predate the float32-increment path of the solvers (a
-step is now about 40% cheaper at N = 200, m = 800), so time estimates err on the long side; its
-float32 copy of A and float32 buffers add about half an (m, m) and one (N, m) float64 array
-to the peak memory (+5% at m = 4000), inside the requests' ×1.3 headroom.
+any run's benchmarks.  The constants predate the float32-increment path of the solvers and
+the later warm starts (README "Running on a cluster" has the sweep rerun with them: 8.9–9.1
+training iterations per step, 4.1 per test-set solve, wall times 0.5× at m = 4000); with
+them unchanged, the estimates are 1.7–1.9× the measured wall time at m ≥ 2000 and
+0.95–1.1× at m ≤ 1000 (refitting only WORK_* would leave the small jobs at 0.7–0.8×: the
+per-step work growing like N·m, which the model leaves out, is a larger share now).  The
+float32 copy of A and the float32 buffers add about half an (m, m) and one (N, m) float64
+array to the peak memory (+5% at m = 4000), inside the requests' ×1.3 headroom.
 """
 
 from __future__ import annotations
