@@ -98,15 +98,14 @@ class WarmStart:
                 break
         if not hist:
             return None
-        K1, (_, u1, D1) = self.K, hist[0]
+        K1, (_, u1, D1, same1) = self.K, hist[0]
         Ks, us = [K1] + [h[0] for h in hist[1:]], [u1] + [h[1] for h in hist[1:]]
         p = np.ones(len(K1), dtype=np.int64)
         coef = _combination(params.u, us)
         if len(hist) >= 2:  # rows keep the history back to the first mask change
-            same = _kernels.same_mask_rows(D1, hist[1][2])
-            p += same
+            p += same1
             if len(hist) >= 3:
-                p += same & _kernels.same_mask_rows(hist[1][2], hist[2][2])
+                p += same1 & hist[1][3]
         Ks, us = Ks + [K1] * (3 - len(Ks)), us + [u1] * (3 - len(us))
         K0 = np.empty_like(K1)
         _kernels.extrapolate_adjoint(*Ks, *us, coef, p, params.u, K0)
@@ -120,8 +119,12 @@ class WarmStart:
         self.Z = eq.Z
 
     def store_K(self, K, u, P):
+        """Keep (K, u, D = 1[P > 0], same): ``same`` (N,) marks the samples whose mask equals
+        the previous solve's (None without one of this shape), compared once, here."""
         keep = 2 if self.extrapolate else 0  # older solves kept for the extrapolation
-        self._prev["adj"] = [(K, u.copy(), P > 0)] + self._prev.get("adj", [])[:keep]
+        older, D = self._prev.get("adj", [])[:keep], P > 0
+        same = _kernels.same_mask_rows(D, older[0][2]) if older and older[0][2].shape == D.shape else None
+        self._prev["adj"] = [(K, u.copy(), D, same)] + older
         self.K = K
 
 

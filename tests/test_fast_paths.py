@@ -264,7 +264,7 @@ def test_adjoint_start_on_a_gd_trajectory():
     K = unit_adjoint(theta, 0.1, eq, tol=1e-13)
     start = ws.start_K(theta, 0.1, eq.P)
     hist = ws._prev["adj"]
-    Ks, us, Ds = zip(*hist)
+    Ks, us, Ds, _ = zip(*hist)
     two = _combination(theta.u, list(us))
     two[2] = two[1]
     geo = np.empty_like(K)
