@@ -12,6 +12,7 @@ def test_headline_table(capsys):
     step.main(TOY + ["--late-steps", "4", "7"])
     out = capsys.readouterr().out
     for row in ("ours: median s / GD step", "ours: ... in BLAS products (one more run)", "ours / DGEMM rate", "fwd + adj work, full-batch iterations",
+                "least products at our work, s / GD step",
                 "ours, steps 4-7: work (target <= 10)", "ours, steps 4-7: slowest sample"):
         assert row in out
     step.main(TOY + ["--late-steps", "0", "0"])
@@ -27,3 +28,11 @@ def test_other_modes(capsys):
     out = capsys.readouterr().out
     assert "+ float32 increments (default)" in out and "speed-up float32 vs float64" in out
     assert "fitted exponent of time per step in m" in out and "fitted exponent of time per step in N" in out
+
+
+def test_floor_seconds():
+    """2 float64 + (work − 2) float32 iterations, ∇A, and 4Nmd for XWᵀ and ∇W."""
+    N, d, m = 10, 3, 20
+    t64, t32 = 2 * m * m * N / 1e9, 2 * m * m * N / 4e9
+    assert step.floor_seconds(7.5, N, d, m, 1e9, 4e9) == pytest.approx(3 * t64 + 5.5 * t32 + 4 * N * m * d / 1e9)
+    assert step.floor_seconds(1.0, N, d, m, 1e9, 4e9) == pytest.approx(2 * t64 + 4 * N * m * d / 1e9)
