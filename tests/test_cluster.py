@@ -5,7 +5,8 @@
   from its own job script, in a separate process, as on a cluster node;
 * ``snakemake -n --workflow-profile profiles/slurm --configfile workflow/config/paper.yaml``
   plans the whole paper-scale DAG, with the cost model's requests, growing with the attempt;
-* the cost model (workflow/scripts/cost.py) against the benchmark files of real train jobs
+* the cost model (workflow/scripts/cost.py): its documented formula, and its estimates against
+  the benchmark files of real train jobs
   at two sizes, within a factor of 2.
 
 Marked ``workflow`` (they run Snakemake); about a minute in all.
@@ -189,6 +190,21 @@ def test_slurm_profile_plans_the_paper_dag(tmp_path):
         assert (int(retry[key]["mem_mb"]), int(retry[key]["runtime"])) == (2 * row["mem_mb"], 2 * row["runtime"])
     row = max(table.values(), key=lambda r: r["m"])
     assert cost.request(row, attempt=3) == {"mem_mb": 3 * row["mem_mb"], "runtime": 3 * row["runtime"]}
+
+
+def test_cost_estimate_is_the_documented_formula():
+    """estimate() is cost.py's formula: products at RATE·speedup, serial element passes, the
+    one-off LR_STEPS; float32 halves the time-dependent part (γ = 0.1: work factor 1)."""
+    m, N, d, steps, n_test, threads = 1000, 300, 50, 40, 100, 2
+    flops = 2 * m * m * (cost.WORK_TRAIN * N + cost.WORK_TEST * n_test) + 4 * N * m * d
+    units = m * (cost.WORK_TRAIN * N + cost.WORK_TEST * n_test)
+    n = steps + cost.LR_STEPS
+    rate = cost.RATE * cost.speedup(threads)
+    for dtype, fast in (("float64", 1), ("float32", 2)):
+        est = cost.estimate(m, N, d, steps, dtype, n_test=n_test, threads=threads)
+        serial = cost.JOB_SECONDS + n * cost.STEP_SECONDS + n * cost.ELEMENT_SECONDS * units / fast
+        assert est["seconds"] == pytest.approx(serial + n * flops / (fast * rate))
+        assert est["cpu_seconds"] == pytest.approx(serial + n * flops * threads / (fast * rate))
 
 
 #: two sizes for the cost model: overhead-dominated (m = 64) and product-dominated (m = 1500,

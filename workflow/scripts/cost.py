@@ -18,29 +18,30 @@ Numba cache, measured at the smallest sizes::
 
 Time (seconds of one job with ``threads`` dedicated cores)::
 
-    JOB_SECONDS + (steps + LR_STEPS) · (STEP_SECONDS + flops_per_step / (RATE · speedup(threads)))
-    flops_per_step = 2m²·(WORK_TRAIN·N + WORK_TEST·n_test) + 4·N·m·d
+    JOB_SECONDS + (steps + LR_STEPS) · (STEP_SECONDS + flops_per_step / (RATE · speedup(threads))
+                                        + ELEMENT_SECONDS · elements_per_step)
+    flops_per_step    = 2m²·(WORK_TRAIN·N + WORK_TEST·n_test) + 4·N·m·d
+    elements_per_step = m·(WORK_TRAIN·N + WORK_TEST·n_test)
 
 ``WORK_TRAIN`` counts full-batch fixed-point iterations per GD step (forward + adjoint
 sample-iterations / N, the trace's ``fwd_work + adj_work``, plus one product for ∇A);
-``WORK_TEST`` the test set's forward iterations.  ``LR_STEPS``: the one-off cost of
-``lr: auto`` (cold forward and adjoint solves, N×N Gram matrix) and of the first, cold step.
-``RATE`` is the DGEMM-bound rate of one core, fitted to the measured benchmark files (see
-:func:`fit`); the CPU seconds count the product part once per thread.
+``WORK_TEST`` the test set's forward iterations.  Each iteration is a product (flops, at
+``RATE`` per core, threaded) and serial element-wise passes over the (N, m) arrays
+(``ELEMENT_SECONDS`` per sample-unit; Numba kernels, row moves, warm starts), whose share
+grows as the products get cheaper.  ``LR_STEPS``: the one-off cost of ``lr: auto`` (cold
+forward and adjoint solves, N×N Gram matrix) and of the first steps (cold, then warm starts
+without a trajectory to extrapolate).  ``RATE`` is an
+effective float64 rate: the solvers run most iterations as float32 increments.  The CPU
+seconds count the product part once per thread.
 
-Constants: measured on the 2-core AMD EPYC (OpenBLAS 0.3, float64) that produced the README
-table — BASE_MB and JOB_SECONDS on the default configuration's jobs, the array counts and
-RATE on the paper-scale width sweep (benchmarks/paper_sweep.yaml: N = n_test = 1000,
-d = 784, m = 500–4000), WORK_* from that sweep's traces (fwd_work ≈ 6, adj_work ≈ 7.8).
-``python workflow/scripts/cost.py fit results/benchmarks.csv`` compares and refits them on
-any run's benchmarks.  The constants predate the float32-increment path of the solvers and
-the later warm starts (README "Running on a cluster" has the sweep rerun with them: 8.9–9.1
-training iterations per step, 4.1 per test-set solve, wall times 0.5× at m = 4000); with
-them unchanged, the estimates are 1.7–1.9× the measured wall time at m ≥ 2000 and
-0.95–1.1× at m ≤ 1000 (refitting only WORK_* would leave the small jobs at 0.7–0.8×: the
-per-step work growing like N·m, which the model leaves out, is a larger share now).  The
-float32 copy of A and the float32 buffers add about half an (m, m) and one (N, m) float64
-array to the peak memory (+5% at m = 4000), inside the requests' ×1.3 headroom.
+Constants: measured on the 2-core AMD EPYC (OpenBLAS 0.3) that produced the README
+tables — BASE_MB and JOB_SECONDS on the default configuration's jobs; the array counts, RATE
+and ELEMENT_SECONDS on the paper-scale width sweep (benchmarks/paper_sweep.yaml: N = n_test =
+1000, d = 784, m = 500–4000; a least-squares fit of the per-step wall time of two runs of the
+sweep, 0.73–1.12× of each), WORK_* from that sweep's traces and a test-set trace (8.8–9.6
+training iterations per step, +1 for ∇A; 4.0–4.3 per test-set solve).
+``python workflow/scripts/cost.py fit results/benchmarks.csv`` compares the estimates with
+any run's benchmarks and refits RATE, JOB_SECONDS and BASE_MB.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ import math
 # -- memory ------------------------------------------------------------------------------
 #: resident set of a train job at the smallest sizes (interpreter, libraries, Numba cache), MB
 BASE_MB = 220.0
-#: (m, m) arrays alive at the peak: A(0), A, ∇A of the current and the previous step
-ARRAYS_MM = 4
+#: (m, m) arrays alive at the peak: A(0), A, ∇A of the current and the previous step, and
+#: the float32 copy of A (half of one)
+ARRAYS_MM = 4.5
 #: (N, m) arrays of the training set: Z, Φ, P, Q, K, the adjoint's M, T and P copy, the
-#: gradient's M and S, the warm-start history (Z, K, P of the last two steps)
-ARRAYS_NM = 13
+#: gradient's M and S, the warm-start history (Z, K, P of the last two steps), the float32
+#: buffers of the increments
+ARRAYS_NM = 14
 #: (n_test, m) arrays of the test set's warm-started forward solve
 ARRAYS_TEST = 6
 #: (N, N) arrays of the Gram matrix of lr: auto (twice as many with track_gram)
@@ -62,18 +65,24 @@ ARRAYS_NN = 4
 
 # -- time ----------------------------------------------------------------------------------
 #: interpreter start, imports, Numba cache, data loading and writing the outputs, s
-JOB_SECONDS = 1.2
+JOB_SECONDS = 1.7
 #: per-step work that does not scale with m² (Python, ρ power iteration, small kernels), s
 STEP_SECONDS = 1.2e-3
-#: one-off cost of lr: auto and of the cold first step, in GD steps
-LR_STEPS = 2.0
+#: one-off cost of lr: auto and of the first steps, in GD steps (the cold step does ≈ 21
+#: training iterations, the next three 15, 13, 10.5, then ≈ 9; lr: auto solves both equations
+#: cold once more)
+LR_STEPS = 5.0
 #: full-batch iterations per GD step on the training set (forward + adjoint + ∇A)
-WORK_TRAIN = 15.0
+WORK_TRAIN = 10.0
 #: forward iterations per GD step on the test set
-WORK_TEST = 7.0
-#: sustained float64 rate of one core in a train job, flop/s: fitted to the paper-scale
-#: width sweep (m = 2000, 4000; DGEMM alone reaches 52 Gflop/s on one core of that machine)
-RATE = 4.4e10
+WORK_TEST = 4.0
+#: sustained effective rate of one core in the products of a train job, float64 flop/s
+#: (most iterations are float32 increments; DGEMM alone reaches 52 Gflop/s on one core)
+RATE = 6.0e10
+#: serial seconds per sample-unit (one row element of an (N, m) array) per iteration: the
+#: element-wise passes, row moves and warm starts (fitted: 5.5 ns; the Numba kernels alone
+#: take ≈ 4 ns at N = 200, m = 800)
+ELEMENT_SECONDS = 5.5e-9
 #: speed-up of t threads over one: 1 + 0.9 (t − 1) (DGEMM: 2 threads 1.98×; the Numba
 #: kernels between the products are serial)
 THREAD_EFFICIENCY = 0.9
@@ -102,6 +111,12 @@ def work_factor(gamma: float) -> float:
     """
     g = min(max(float(gamma), 1e-3), 0.8)
     return math.log(10.0) / math.log(1.0 / g)
+
+
+def elements(m, N, steps, *, n_test=0, gamma=0.1) -> float:
+    """Sample-units passed over by the serial element-wise work of one training job."""
+    w = work_factor(gamma)
+    return (steps + LR_STEPS) * float(m) * (w * WORK_TRAIN * N + w * WORK_TEST * n_test)
 
 
 def flops(m, N, d, steps, *, n_test=0, gamma=0.1, record_every=1, track_gram=False) -> float:
@@ -146,7 +161,8 @@ def estimate(
 
     rate = RATE * fast * speedup(threads)  # flop/s of the job's cores together
     work = flops(m, N, d, steps, n_test=n_test, gamma=gamma, record_every=record_every, track_gram=track_gram)
-    serial = JOB_SECONDS + (steps + LR_STEPS) * STEP_SECONDS
+    serial = (JOB_SECONDS + (steps + LR_STEPS) * STEP_SECONDS
+              + ELEMENT_SECONDS * elements(m, N, steps, n_test=n_test, gamma=gamma) / fast)
     seconds = serial + work / rate
     return {
         "mem_mb": mem_mb,
@@ -215,8 +231,8 @@ def fit(records) -> dict:
     """Refit RATE, JOB_SECONDS and BASE_MB to measured train jobs (rows of benchmarks.csv).
 
     RATE: median, over the jobs whose products take ≥ 50% of their CPU time, of flops per
-    CPU second (``cpu_time``: unlike wall time it does not grow when other processes share
-    the cores); JOB_SECONDS and BASE_MB: medians of what the other terms leave over on the
+    CPU second left after the serial terms (ELEMENT_SECONDS kept; ``cpu_time``: unlike wall
+    time it does not grow when other processes share the cores); JOB_SECONDS and BASE_MB: medians of what the other terms leave over on the
     jobs where they dominate (None without such jobs).  Also returns, per job, the ratios
     estimate/measured with the current constants.
     """
@@ -224,7 +240,8 @@ def fit(records) -> dict:
     for r in (r for r in records if r.get("rule", "train") == "train"):
         threads, d, gamma = int(r.get("threads") or 1), r.get("d") or 784, r.get("gamma", 0.1)
         est = estimate(r["m"], r["N"], d, r["steps"], n_test=r["n_test"], threads=threads, gamma=gamma)
-        serial = JOB_SECONDS + (r["steps"] + LR_STEPS) * STEP_SECONDS
+        serial = (JOB_SECONDS + (r["steps"] + LR_STEPS) * STEP_SECONDS
+                  + ELEMENT_SECONDS * elements(r["m"], r["N"], r["steps"], n_test=r["n_test"], gamma=gamma))
         compute = float(r["cpu_time"]) - serial
         if compute > 0.5 * float(r["cpu_time"]):
             rates.append(flops(r["m"], r["N"], d, r["steps"], n_test=r["n_test"], gamma=gamma) * threads / speedup(threads) / compute)
