@@ -6,8 +6,7 @@
 * ``snakemake -n --workflow-profile profiles/slurm --configfile workflow/config/paper.yaml``
   plans the whole paper-scale DAG, with the cost model's requests, growing with the attempt;
 * the cost model (workflow/scripts/cost.py): its documented formula, and its estimates against
-  the benchmark files of real train jobs
-  at two sizes, within a factor of 2.
+  the benchmark files of real train jobs at two sizes, within a factor of 2.
 
 Marked ``workflow`` (they run Snakemake); about a minute in all.
 """
