@@ -66,55 +66,60 @@ def relu_increment(P, T, Z, res, delta, scale):
 
 
 @nb.njit(cache=True)
-def _adjoint_row(T, u, P, K, Kout, M, delta, j, scale):
-    """Row j from its product: Kout[j] ← u + scale·T[j], M[j] ← d_j⊙Kout[j] and delta[j] ←
-    d_j⊙(Kout[j] − K[j]) with d_j = 1[P[j] > 0]; returns ‖Kout[j] − K[j]‖₂.  ``Kout`` may be ``K``."""
-    acc = 0.0
-    for i in range(T.shape[1]):
-        knew = u[i] + scale * T[j, i]
-        diff = knew - K[j, i]
-        acc += diff * diff
-        Kout[j, i] = knew
-        if P[j, i] > 0.0:
-            M[j, i] = knew
-            delta[j, i] = diff
-        else:
-            M[j, i] = 0.0
-            delta[j, i] = 0.0
-    return np.sqrt(acc)
+def _adjoint_out(D, Kout, M, delta, j, i, knew, diff):
+    """Element (j, i) of an adjoint step: Kout ← knew, M ← d·knew, delta ← d·diff (d = D[j, i])."""
+    Kout[j, i] = knew
+    if D[j, i]:
+        M[j, i] = knew
+        delta[j, i] = diff
+    else:
+        M[j, i] = 0.0
+        delta[j, i] = 0.0
 
 
 @nb.njit(cache=True)
-def adjoint_map(T, u, P, K, Kout, res, scale, M, delta):
+def adjoint_map(T, u, D, K, Kout, res, scale, M, delta):
     """Adjoint step of K = u1ᵀ + γ̃Aᵀ(D⊙K) (one sample per row: k_j = u + γ̃Aᵀ(d_j⊙k_j)).
 
     Given T ← (D⊙K)A and scale = γ̃:  Kout[j] ← u + scale·T[j],  res[j] ← ‖Kout[j] − K[j]‖₂,
-    M ← D⊙Kout (the next product's operand, D = 1[P > 0]) and delta ← D⊙(Kout − K) in
-    delta's dtype (the next low-precision increment).  ``Kout`` may be ``K``.
-    Shapes: T, P, K, Kout, M, delta (N, m); u (m,); res (N,).
-    """
-    for j in range(T.shape[0]):
-        res[j] = _adjoint_row(T, u, P, K, Kout, M, delta, j, scale)
-
-
-@nb.njit(cache=True)
-def adjoint_increment(T, T1, u, P, K, res, scale, M, delta):
-    """Adjoint step from an incremental product: T1 = δA for the last masked step δ = delta.
-
-    In place: T ← T + T1 (the product (D⊙K)A of the current K), then as :func:`adjoint_map`
-    with Kout = K.  T stays in K's dtype; T1 and delta may be float32.
-    Shapes: T, T1, P, K, M, delta (N, m); u (m,); res (N,).
+    M ← D⊙Kout (the next product's operand) and delta ← D⊙(Kout − K) in delta's dtype (the
+    next low-precision increment).  ``Kout`` may be ``K``.  D: the ReLU masks, bool.
+    Shapes: T, D, K, Kout, M, delta (N, m); u (m,); res (N,).
     """
     N, m = T.shape
     for j in range(N):
+        acc = 0.0
         for i in range(m):
-            T[j, i] += T1[j, i]
-        res[j] = _adjoint_row(T, u, P, K, K, M, delta, j, scale)
+            knew = u[i] + scale * T[j, i]
+            diff = knew - K[j, i]
+            acc += diff * diff
+            _adjoint_out(D, Kout, M, delta, j, i, knew, diff)
+        res[j] = np.sqrt(acc)
+
+
+@nb.njit(cache=True)
+def adjoint_increment(T1, D, K, res, scale, M, delta):
+    """Adjoint step from an incremental product: T1 = δA (float32) for the last masked step δ.
+
+    K is affine in its product (k = u + γ̃·(D⊙k_prev)A), so the kept float64 quantity is K
+    itself: K ← K + scale·T1, res[j] ← ‖scale·T1[j]‖₂ (the step), then M ← D⊙K and
+    delta ← D⊙(scale·T1) as in :func:`adjoint_map`.  D: the ReLU masks, bool.
+    Shapes: T1, D, K, M, delta (N, m); res (N,).
+    """
+    N, m = K.shape
+    for j in range(N):
+        acc = 0.0
+        for i in range(m):
+            diff = scale * np.float64(T1[j, i])
+            acc += diff * diff
+            _adjoint_out(D, K, M, delta, j, i, K[j, i] + diff, diff)
+        res[j] = np.sqrt(acc)
 
 
 @nb.njit(cache=True)
 def mask_positive(P, K, M):
-    """M ← D ⊙ K with D = 1[P > 0].  Shapes: P, K, M (N, m)."""
+    """M ← D ⊙ K with D = 1[P > 0] (P: pre-activations, or the masks as bool).  Shapes: P, K,
+    M (N, m)."""
     N, m = P.shape
     for j in range(N):
         for i in range(m):

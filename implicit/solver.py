@@ -201,27 +201,27 @@ def adjoint(
     if k0 is None:
         K[:] = params.u  # the first term of the Neumann series
     scale = gamma / np.sqrt(params.m)
+    D = P > 0                               # the masks, permuted alongside K by the active set
     M = np.empty_like(K)                    # D⊙K, the operand of the next exact product
-    T = np.empty_like(K)                    # (D⊙K)A of the current K
+    T = np.empty_like(K)                    # (D⊙K)A of an exact step (a temporary)
     delta = np.empty(K.shape, np.float32)   # D⊙(K_new − K_old), operand of an increment
-    P = P.copy()  # permuted alongside K by the active-set iteration
-    _kernels.mask_positive(P, K, M)
+    _kernels.mask_positive(D, K, M)
     low = _Low(params.A, A32, P.shape) if mixed else None
 
     def apply(x, out, n, exact=True, lo=0):
         r = slice(lo, n)
         res = np.empty(n - lo, dtype=x.dtype)
-        if exact:  # T = (D⊙K)A from scratch
+        if exact:  # K = u + γ̃(D⊙K)A from scratch
             if out is not x:  # Anderson moves x between calls: M must follow it
-                _kernels.mask_positive(P[r], x[r], M[r])
+                _kernels.mask_positive(D[r], x[r], M[r])
             np.matmul(M[r], params.A, out=T[r])
-            _kernels.adjoint_map(T[r], params.u, P[r], x[r], out[r], res, scale, M[r], delta[r])
-        else:      # T += (D⊙δ)A with δ the last step, in float32
+            _kernels.adjoint_map(T[r], params.u, D[r], x[r], out[r], res, scale, M[r], delta[r])
+        else:      # K += γ̃(D⊙δ)A with δ the last step, the product in float32
             np.matmul(delta[r], low.A, out=low.T[r])
-            _kernels.adjoint_increment(T[r], low.T[r], params.u, P[r], x[r], res, scale, M[r], delta[r])
+            _kernels.adjoint_increment(low.T[r], D[r], x[r], res, scale, M[r], delta[r])
         return res
 
-    sol = iterate(apply, K, scratch=(P, M, T, delta), weights=weights, tol=tol, max_iter=max_iter, method=method,
+    sol = iterate(apply, K, scratch=(D, M, delta), weights=weights, tol=tol, max_iter=max_iter, method=method,
                   depth=anderson_depth, patience=patience, lipschitz=lipschitz, mixed=mixed)
     if sol.reason is not None:
         raise NotConverged("adjoint", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, sol.x)
@@ -270,7 +270,8 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
 
     Mixed precision (``mixed``, plain iteration only): ``apply(..., exact=False)`` computes
     the product of the *last step* δ = x_new − x_old in float32 and adds it to the kept
-    float64 product (P or T): about half the cost of a float64 step.  Rows still far from the
+    float64 quantity (the pre-activations P, or K itself, which is affine in its product):
+    about half the cost of a float64 step.  Rows still far from the
     solution (w·res ≥ ``MIXED_SWITCH``·tol: warm starts are poor where a ReLU unit switched)
     are moved to the front and take float64 steps alone until they are near; then the active
     rows take float32 steps, except those that have met, or are predicted (from the observed

@@ -111,16 +111,17 @@ def test_relu_increment(shape):
 def test_adjoint_map(dtype, alias, scale):
     shape = (5, 9)
     T, K, u, P = rand(shape, dtype, 7), rand(shape, dtype, 8), rand((shape[1],), dtype, 9), rand(shape, dtype, 33)
+    D = P > 0
     Kn_ref, res_ref = np_adjoint_map(T, u, K, scale)
     res = np.empty(shape[0], dtype)
     M, delta = np.full(shape, np.nan, dtype), np.full(shape, np.nan, np.float32)
     T_before, K_before = T.copy(), K.copy()
     if alias:
-        _kernels.adjoint_map(T, u, P, K, K, res, scale, M, delta)
+        _kernels.adjoint_map(T, u, D, K, K, res, scale, M, delta)
         out = K
     else:
         out = np.full(shape, np.nan, dtype)
-        _kernels.adjoint_map(T, u, P, K, out, res, scale, M, delta)
+        _kernels.adjoint_map(T, u, D, K, out, res, scale, M, delta)
         np.testing.assert_array_equal(K, K_before)
     np.testing.assert_array_equal(out, Kn_ref)
     np.testing.assert_array_equal(T, T_before)
@@ -130,21 +131,22 @@ def test_adjoint_map(dtype, alias, scale):
 
 
 def test_adjoint_increment():
-    """T ← T + T1 (float32 T1), K ← u + scale·T, M = D⊙K, delta = D⊙(K_new − K_old)."""
+    """K ← K + scale·T1 (float32 T1), res = ‖scale·T1‖, M = D⊙K, delta = D⊙(scale·T1);
+    the same K as u + scale·(T + T1) when K = u + scale·T (K is affine in its product)."""
     shape = (5, 9)
-    T, K, P = rand(shape, np.float64, 34), rand(shape, np.float64, 35), rand(shape, np.float64, 36)
+    T, P = rand(shape, np.float64, 34), rand(shape, np.float64, 36)
     u, T1 = rand((shape[1],), np.float64, 37), rand(shape, np.float32, 38)
     scale = 0.37
-    Tn = T + T1.astype(np.float64)
-    Kn = u[None, :] + scale * Tn
-    Tk, Kk, res = T.copy(), K.copy(), np.empty(shape[0])
+    K = u[None, :] + scale * T
+    step = scale * T1.astype(np.float64)
+    Kk, res = K.copy(), np.empty(shape[0])
     M, delta = np.full(shape, np.nan), np.full(shape, np.nan, np.float32)
-    _kernels.adjoint_increment(Tk, T1, u, P, Kk, res, scale, M, delta)
-    np.testing.assert_array_equal(Tk, Tn)
-    np.testing.assert_array_equal(Kk, Kn)
-    np.testing.assert_allclose(res, np.linalg.norm(Kn - K, axis=1), rtol=1e-13)
-    np.testing.assert_array_equal(M, np_mask_positive(P, Kn))
-    np.testing.assert_array_equal(delta, np_mask_positive(P, Kn - K).astype(np.float32))
+    _kernels.adjoint_increment(T1, P > 0, Kk, res, scale, M, delta)
+    np.testing.assert_array_equal(Kk, K + step)
+    np.testing.assert_allclose(Kk, u[None, :] + scale * (T + T1.astype(np.float64)), rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(res, np.linalg.norm(step, axis=1), rtol=1e-13)
+    np.testing.assert_array_equal(M, np_mask_positive(P, K + step))
+    np.testing.assert_array_equal(delta, np_mask_positive(P, step).astype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -155,6 +157,9 @@ def test_mask_positive(dtype, shape):
     _kernels.mask_positive(P, K, M)
     np.testing.assert_array_equal(M, np_mask_positive(P, K))
     assert np.all(M[P <= 0] == 0)
+    M2 = np.full(shape, np.nan, dtype)
+    _kernels.mask_positive(P > 0, K, M2)  # the masks as bool
+    np.testing.assert_array_equal(M2, M)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
