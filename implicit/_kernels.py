@@ -279,10 +279,13 @@ def axpy(alpha, x, y):
 
 
 @nb.njit(cache=True)
-def diff_norm(a, b):
-    """‖a − b‖₂ of two 1-D arrays, without a temporary (accumulated in float64)."""
+def axpy_dist(alpha, x, y, y0):
+    """y ← y + alpha·x in place; returns ‖y − y0‖₂ of the new y (accumulated in float64), in
+    the same pass.  x, y, y0: 1-D of equal length."""
     acc = 0.0
-    for i in range(a.shape[0]):
-        d = np.float64(a[i]) - np.float64(b[i])
+    for i in range(y.shape[0]):
+        v = y[i] + alpha * x[i]
+        y[i] = v
+        d = np.float64(v) - np.float64(y0[i])
         acc += d * d
     return np.sqrt(acc)

@@ -242,12 +242,15 @@ def test_extrapolate_forward(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_axpy_and_diff_norm(dtype):
-    x, y = rand((50,), dtype, 50), rand((50,), dtype, 51)
+def test_axpy_and_axpy_dist(dtype):
+    x, y, y0 = rand((50,), dtype, 50), rand((50,), dtype, 51), rand((50,), dtype, 52)
     ref = y + dtype(0.3) * x
-    _kernels.axpy(dtype(0.3), x, y)
-    np.testing.assert_allclose(y, ref, **tol(dtype))
-    np.testing.assert_allclose(_kernels.diff_norm(x, y), np.linalg.norm(x.astype(float) - y), rtol=1e-12)
+    y1 = y.copy()
+    _kernels.axpy(dtype(0.3), x, y1)
+    np.testing.assert_allclose(y1, ref, **tol(dtype))
+    dist = _kernels.axpy_dist(dtype(0.3), x, y, y0)  # the same update, and ‖y_new − y0‖
+    np.testing.assert_array_equal(y, y1)
+    np.testing.assert_allclose(dist, np.linalg.norm(y1.astype(float) - y0), rtol=1e-12)
 
 
 def test_kernels_vs_engine_features():

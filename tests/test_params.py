@@ -61,6 +61,20 @@ def test_axpy_in_place_and_restricted_to_names():
         np.testing.assert_array_equal(getattr(p2, name), getattr(ref, name))
 
 
+def test_axpy_distance():
+    """The update of axpy, and ‖block − ref.block‖ of the updated blocks only."""
+    p, q, r = rand_params(4, 3, 0), rand_params(4, 3, 1), rand_params(4, 3, 2)
+    ref = p.copy().axpy(-0.3, q, names=("A", "W"))
+    dist = p.axpy_distance(-0.3, q, r, names=("A", "W"))
+    assert p.allclose(ref, rtol=0, atol=0) and set(dist) == {"A", "W"}
+    for name in ("A", "W"):
+        assert dist[name] == pytest.approx(np.linalg.norm(getattr(p, name) - getattr(r, name)), rel=1e-12)
+    p2 = ref.copy()
+    dist = p2.axpy_distance(1.0, q, r.astype(np.float32), names=("u",))  # mixed dtypes: the NumPy path
+    np.testing.assert_array_equal(p2.u, ref.u + q.u)
+    assert dist["u"] == pytest.approx(np.linalg.norm(p2.u - r.u.astype(np.float32)))
+
+
 def test_vdot():
     p, q = rand_params(5, 2, 0), rand_params(5, 2, 1)
     expected = sum(float(np.sum(getattr(p, n) * getattr(q, n))) for n in BLOCKS)
