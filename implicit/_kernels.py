@@ -127,6 +127,17 @@ def mask_positive(P, K, M):
 
 
 @nb.njit(cache=True)
+def mask_scale_rows(P, K, c, M):
+    """M[j] ← c[j]·(d_j ⊙ K[j]) with d_j = 1[P[j] > 0]: the gradient's factor γ̃·diag(r)(D⊙K)
+    in one pass.  Shapes: P, K, M (N, m); c (N,)."""
+    N, m = P.shape
+    for j in range(N):
+        cj = c[j]
+        for i in range(m):
+            M[j, i] = cj * K[j, i] if P[j, i] > 0.0 else 0.0
+
+
+@nb.njit(cache=True)
 def relu_scaled(Q, scale, out):
     """out ← max(Q, 0) · scale  (the features φ = σ(Wx)/√m from Q = XWᵀ).  Shapes (N, m)."""
     N, m = Q.shape

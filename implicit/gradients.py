@@ -267,15 +267,15 @@ def evaluate(
         floor = 64 * np.finfo(params.dtype).eps * float(np.linalg.norm(params.u))
         weights = np.minimum(np.abs(r), tol / floor)
         K = unit_adjoint(params, gamma, eq, tol=tol, weights=weights, warm_start=warm_start, **solver)
+        # M = γ̃·diag(r)(D⊙K): γ̃ on the (N, m) factor, not on the (m, m) product ∇A = MᵀZ
+        scale, gr = gamma / np.sqrt(params.m), (gamma / np.sqrt(params.m)) * r
         M = np.empty_like(K)
-        _kernels.mask_positive(eq.P, K, M)  # V = D⊙K
-        M *= r[:, None]                      # M = diag(r) V
-        if "W" in trainable:
+        _kernels.mask_scale_rows(eq.P, K, gr, M)
+        if "W" in trainable:  # S = (1/√m)·E⊙(diag(r)(D⊙K) + r vᵀ) = (1/(γ̃√m))·E⊙(M + γ̃ r vᵀ)
             S = np.empty_like(M)
-            _kernels.input_adjoint(eq.Q, M, params.v, r, 1.0 / np.sqrt(params.m), S)
+            _kernels.input_adjoint(eq.Q, M, params.v, gr, 1.0 / (scale * np.sqrt(params.m)), S)
             np.matmul(S.T, X, out=grads.W)
         if "A" in trainable:
-            M *= gamma / np.sqrt(params.m)  # γ̃ on the (N, m) factor, not on the (m, m) product
             np.matmul(M.T, eq.Z, out=grads.A)
     if "u" in trainable:
         grads.u[:] = eq.Z.T @ r

@@ -150,6 +150,15 @@ def test_adjoint_increment():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_mask_scale_rows(dtype):
+    P, K, c = rand((6, 7), dtype, 60), rand((6, 7), dtype, 61), rand((6,), dtype, 62)
+    M = np.full((6, 7), np.nan, dtype)
+    _kernels.mask_scale_rows(P, K, c, M)
+    np.testing.assert_allclose(M, c[:, None] * np_mask_positive(P, K), **tol(dtype))
+    assert np.all(M[P <= 0] == 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_mask_positive(dtype, shape):
     P, K = rand(shape, dtype, 10), rand(shape, dtype, 11)
