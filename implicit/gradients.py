@@ -268,7 +268,8 @@ def evaluate(
         weights = np.minimum(np.abs(r), tol / floor)
         K = unit_adjoint(params, gamma, eq, tol=tol, weights=weights, warm_start=warm_start, **solver)
         # M = γ̃·diag(r)(D⊙K): γ̃ on the (N, m) factor, not on the (m, m) product ∇A = MᵀZ
-        scale, gr = gamma / np.sqrt(params.m), (gamma / np.sqrt(params.m)) * r
+        scale = gamma / np.sqrt(params.m)
+        gr = scale * r
         M = np.empty_like(K)
         _kernels.mask_scale_rows(eq.P, K, gr, M)
         if "W" in trainable:  # S = (1/√m)·E⊙(diag(r)(D⊙K) + r vᵀ) = (1/(γ̃√m))·E⊙(M + γ̃ r vᵀ)

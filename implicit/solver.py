@@ -271,8 +271,8 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
     Mixed precision (``mixed``, plain iteration only): ``apply(..., exact=False)`` computes
     the product of the *last step* δ = x_new − x_old in float32 and adds it to the kept
     float64 quantity (the pre-activations P, or K itself, which is affine in its product):
-    about half the cost of a float64 step.  Rows still far from the
-    solution (w·res ≥ ``MIXED_SWITCH``·tol: warm starts are poor where a ReLU unit switched)
+    about half the cost of a float64 step.  Rows still far from the solution
+    (w·res ≥ ``MIXED_SWITCH``·tol: warm starts are poor where a ReLU unit switched)
     are moved to the front and take float64 steps alone until they are near; then the active
     rows take float32 steps, except those that have met, or are predicted (from the observed
     contraction) to meet, the criterion: moved to the back, they take the float64 step that
