@@ -30,9 +30,9 @@ sample-iterations / N, the trace's ``fwd_work + adj_work``, plus one product for
 (``ELEMENT_SECONDS`` per sample-unit; Numba kernels, row moves, warm starts), whose share
 grows as the products get cheaper.  ``LR_STEPS``: the one-off cost of ``lr: auto`` (cold
 forward and adjoint solves, N×N Gram matrix) and of the first steps (cold, then warm starts
-without a trajectory to extrapolate).  ``RATE`` is an
-effective float64 rate: the solvers run most iterations as float32 increments.  The CPU
-seconds count the product part once per thread.
+without a trajectory to extrapolate).  ``RATE`` is an effective float64 rate: the solvers
+run most iterations as float32 increments.  The CPU seconds count the product part once per
+thread.
 
 Constants: measured on the 2-core AMD EPYC (OpenBLAS 0.3) that produced the README
 tables — BASE_MB and JOB_SECONDS on the default configuration's jobs; the array counts, RATE
@@ -54,9 +54,9 @@ BASE_MB = 220.0
 #: (m, m) arrays alive at the peak: A(0), A, ∇A of the current and the previous step, and
 #: the float32 copy of A (half of one)
 ARRAYS_MM = 4.5
-#: (N, m) arrays of the training set: Z, Φ, P, Q, K, the adjoint's M, T and P copy, the
-#: gradient's M and S, the warm-start history (Z, K, P of the last two steps), the float32
-#: buffers of the increments
+#: (N, m) arrays of the training set: Z, Φ, P, Q, K, the adjoint's M and T (and its bool
+#: masks), the gradient's M and S, the warm-start history (Z, K and masks of the last
+#: steps), the float32 buffers of the increments
 ARRAYS_NM = 14
 #: (n_test, m) arrays of the test set's warm-started forward solve
 ARRAYS_TEST = 6
@@ -80,8 +80,9 @@ WORK_TEST = 4.0
 #: (most iterations are float32 increments; DGEMM alone reaches 52 Gflop/s on one core)
 RATE = 6.0e10
 #: serial seconds per sample-unit (one row element of an (N, m) array) per iteration: the
-#: element-wise passes, row moves and warm starts (fitted: 5.5 ns; the Numba kernels alone
-#: take ≈ 4 ns at N = 200, m = 800)
+#: element-wise passes, row moves and warm starts (fitted on the sweep at commit 729f518,
+#: before the adjoint's and the update's passes were trimmed by a quarter of the kernel time:
+#: a little high now, on the safe side)
 ELEMENT_SECONDS = 5.5e-9
 #: speed-up of t threads over one: 1 + 0.9 (t − 1) (DGEMM: 2 threads 1.98×; the Numba
 #: kernels between the products are serial)
