@@ -252,7 +252,7 @@ def evaluate(
     trainable = check_trainable(trainable)
     X = check_inputs(params, X, gamma)
     y = check_y(y, X.shape[0], params.dtype)
-    if solver.get("mixed"):  # one float32 copy of A for both solves
+    if solver.get("mixed") and solver.get("A32") is None:  # one float32 copy of A for both solves
         solver = dict(solver, A32=params.A.astype(np.float32))
     eq = forward(params, X, gamma, tol=tol, warm_start=warm_start, **solver)
     r = output(params, eq) - y

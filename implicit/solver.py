@@ -254,8 +254,8 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
     ``apply(x, out, n, exact=True, lo=0)`` writes f(x[lo:n]) to ``out[lo:n]`` (``out`` may be
     ``x``) and returns the n − lo residual norms ‖f(x_j) − x_j‖₂.  A row is converged when
     w_j·c·res_j < tol (w = 1 or ``weights``; c = 1, or ``lipschitz`` when given), measured on
-    a float64 step; the loop ends when all rows are.  Every row takes at least one step, so each row ends at
-    f of its last measured point.
+    a float64 step; the loop ends when all rows are.  Every row takes at least one step, so
+    each row ends at f of its last measured point.
 
     Certified stopping (``lipschitz`` = L, an upper bound of the map's Lipschitz constant
     < 1): the returned point x⁺ = f(x) has residual ‖f(x⁺) − x⁺‖ ≤ L‖x⁺ − x‖ = L·res, so a row

@@ -118,6 +118,8 @@ def train(
             record = k % record_every == 0 or k == steps
             bound = RHO_MARGIN * rho
             solver["lipschitz"] = bound if certified and bound < 1 else None
+            if mixed:  # one float32 copy of this step's A for every solve (train, test, Gram)
+                solver["A32"] = theta.A.astype(np.float32)
             ev = evaluate(theta, X, y, gamma, tol=tol, trainable=trainable, need_grad=k < steps or (record and track_gram), warm_start=warm, **solver)
             if not np.isfinite(ev.loss):
                 status, reason = "stopped", f"non-finite training loss at step {k}"
