@@ -316,7 +316,7 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
 
     for k in range(int(max_iter)):
         # rows [0, n_step) step: [0, n32) in float32, [n32, n_step) in float64
-        n_step, n32, soon, met32 = n, 0, None, None
+        n_step, n32, met32 = n, 0, None
         if mixed and k > 0:
             far = crit[:n] >= far_level
             if far.any():  # the far rows alone, moved to the front, in float64
@@ -327,10 +327,9 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
                 n_soon = int(np.count_nonzero(soon))
                 if n_soon >= 0.1 * n or n_soon == n:
                     n32 = to_front(~soon)
-                    soon = crit[:n] * q < tol
-                    met32 = soon & (crit[:n] < tol)  # met on float32 steps, to be confirmed
+                    met32 = crit[:n] < tol  # met on float32 steps (q < 1: all soon), to be confirmed
                 else:
-                    n32, soon = n, None
+                    n32 = n
             # else: the float32 steps stopped contracting (their error floor): float64
         if aa is not None:
             res = aa.step(apply, x)

@@ -120,6 +120,13 @@ def elements(m, N, steps, *, n_test=0, gamma=0.1) -> float:
     return (steps + LR_STEPS) * float(m) * (w * WORK_TRAIN * N + w * WORK_TEST * n_test)
 
 
+def serial_seconds(m, N, steps, *, n_test=0, gamma=0.1, fast=1.0) -> float:
+    """The job's serial seconds: start-up, per-step overhead and the element-wise passes
+    (``fast``: the dtype's speed-up, 1 for float64)."""
+    return (JOB_SECONDS + (steps + LR_STEPS) * STEP_SECONDS
+            + ELEMENT_SECONDS * elements(m, N, steps, n_test=n_test, gamma=gamma) / fast)
+
+
 def flops(m, N, d, steps, *, n_test=0, gamma=0.1, record_every=1, track_gram=False) -> float:
     """Floating-point operations of one training job (the model's m²-scaling part)."""
     w = work_factor(gamma)
@@ -162,8 +169,7 @@ def estimate(
 
     rate = RATE * fast * speedup(threads)  # flop/s of the job's cores together
     work = flops(m, N, d, steps, n_test=n_test, gamma=gamma, record_every=record_every, track_gram=track_gram)
-    serial = (JOB_SECONDS + (steps + LR_STEPS) * STEP_SECONDS
-              + ELEMENT_SECONDS * elements(m, N, steps, n_test=n_test, gamma=gamma) / fast)
+    serial = serial_seconds(m, N, steps, n_test=n_test, gamma=gamma, fast=fast)
     seconds = serial + work / rate
     return {
         "mem_mb": mem_mb,
@@ -233,16 +239,16 @@ def fit(records) -> dict:
 
     RATE: median, over the jobs whose products take ≥ 50% of their CPU time, of flops per
     CPU second left after the serial terms (ELEMENT_SECONDS kept; ``cpu_time``: unlike wall
-    time it does not grow when other processes share the cores); JOB_SECONDS and BASE_MB: medians of what the other terms leave over on the
-    jobs where they dominate (None without such jobs).  Also returns, per job, the ratios
+    time it does not grow when other processes share the cores); JOB_SECONDS and BASE_MB:
+    medians of what the other terms leave over on the jobs where they dominate (None without
+    such jobs).  Also returns, per job, the ratios
     estimate/measured with the current constants.
     """
     rates, overheads, bases, ratios = [], [], [], []
     for r in (r for r in records if r.get("rule", "train") == "train"):
         threads, d, gamma = int(r.get("threads") or 1), r.get("d") or 784, r.get("gamma", 0.1)
         est = estimate(r["m"], r["N"], d, r["steps"], n_test=r["n_test"], threads=threads, gamma=gamma)
-        serial = (JOB_SECONDS + (r["steps"] + LR_STEPS) * STEP_SECONDS
-                  + ELEMENT_SECONDS * elements(r["m"], r["N"], r["steps"], n_test=r["n_test"], gamma=gamma))
+        serial = serial_seconds(r["m"], r["N"], r["steps"], n_test=r["n_test"], gamma=gamma)
         compute = float(r["cpu_time"]) - serial
         if compute > 0.5 * float(r["cpu_time"]):
             rates.append(flops(r["m"], r["N"], d, r["steps"], n_test=r["n_test"], gamma=gamma) * threads / speedup(threads) / compute)
