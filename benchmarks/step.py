@@ -4,6 +4,7 @@
     python -m benchmarks.step scaling         # time per step against m and against N
     python -m benchmarks.step float32         # float32 against float64 over 200 steps
     python -m benchmarks.step solvers         # iterations per step: cold / warm / Anderson
+    python -m benchmarks.step breakdown       # where a step's time goes: products, passes, rest
 
 Everything in one table is measured in one process, alternating the codes, because the
 machines are shared and noisy: ratios are meaningful, absolute times less so.  The peer
@@ -18,7 +19,10 @@ takes the per-sample norm and its maximum over the batch, the same criterion).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 import time
+import types
 
 import numpy as np
 
@@ -124,45 +128,99 @@ def run_peer(X, y, params, gamma, lr, steps, tol, warm=True):
     return trace.iloc[1:-1]
 
 
-def blas_seconds(X, y, params, gamma, lr, steps, tol, warmup) -> float:
-    """Median time per GD step spent inside the engine's ``np.matmul`` calls (the products
-    of both solves and of the gradients), over steps warmup+1 … steps−1 of one run.
+@contextlib.contextmanager
+def instrumented():
+    """Time the engine's BLAS products and Numba passes, per GD step, while the block runs.
 
-    The engine's modules see a stand-in for NumPy whose ``matmul`` is timed (swapped in for
-    this run only); everything else a step does is the difference to the step's time.
+    Yields a list that, once the block has run, holds per call to
+    ``implicit.gradients.evaluate`` (one per GD step of ``implicit.train``) the timed calls
+    since the last one (the GD update before it included): a list of ``(part, rows, dtype,
+    seconds)``.  ``part`` is ``"forward"``/``"adjoint"`` for the products of the two solves,
+    ``"gradients"`` (∇A, ∇W), ``"features"`` (XWᵀ), ``"power"`` (the power iteration for ρ)
+    or ``"pass:<kernel>"`` for a Numba kernel of :mod:`implicit._kernels` (``axpy_dist`` is
+    the GD update); ``rows`` is the left operand's row count, ``dtype`` its dtype's name
+    ("" for a pass).  The engine's modules see, for this block only, a stand-in for NumPy
+    whose ``matmul`` is timed and wrapped kernels; a wrapper costs 0.5–2 µs per call.
     """
+    import implicit._kernels as K
     import implicit.gradients as G
+    import implicit.linalg as L
     import implicit.solver as S
     import implicit.training as T
 
-    acc, per_step = [0.0], []
+    solves = {c: name for name, f in (("forward", S.equilibrium), ("adjoint", S.adjoint))
+              for c in f.__code__.co_consts if isinstance(c, types.CodeType)}  # their `apply`
+    steps, calls = [], []
+
+    def part_of(code):
+        if code in solves:
+            return solves[code]
+        return "gradients" if code.co_filename == G.__file__ else code.co_name
+
+    def resolve(raw):  # classified once the run is over, to keep the wrappers cheap
+        return [(c if isinstance(c, str) else part_of(c), rows, dtype.name if dtype else "", sec)
+                for c, rows, dtype, sec in raw]
 
     class TimedNumpy:
         def __getattr__(self, name):
             return getattr(np, name)
 
         @staticmethod
-        def matmul(*a, **kw):
+        def matmul(a, b, *args, **kw):
             t = time.perf_counter()
             try:
-                return np.matmul(*a, **kw)
+                return np.matmul(a, b, *args, **kw)
             finally:
-                acc[0] += time.perf_counter() - t
+                dt = time.perf_counter() - t
+                calls.append((sys._getframe(1).f_code, a.shape[0], a.dtype, dt))
 
-    def evaluate(*a, **kw):  # one call per GD step
-        acc[0] = 0.0
+    def timed_kernel(name, f):
+        label = "pass:" + name
+
+        def run(*a):
+            t = time.perf_counter()
+            try:
+                return f(*a)
+            finally:
+                calls.append((label, 0, None, time.perf_counter() - t))
+        return run
+
+    def evaluate(*a, **kw):  # one call per GD step; the update before it counts with it
         ev = G.evaluate(*a, **kw)
-        per_step.append(acc[0])
+        steps.append(list(calls))
+        calls.clear()
         return ev
 
-    saved = S.np, G.np, T.evaluate
+    def power(self, A):
+        t = time.perf_counter()
+        try:
+            return estimate(self, A)
+        finally:
+            calls.append(("power", 0, None, time.perf_counter() - t))
+
+    kernels = {n: f for n, f in vars(K).items() if hasattr(f, "py_func")}
+    saved, estimate = (S.np, G.np, T.evaluate), L.PowerNorm.estimate
     S.np = G.np = TimedNumpy()
-    T.evaluate = evaluate
+    T.evaluate, L.PowerNorm.estimate = evaluate, power
+    for n, f in kernels.items():
+        setattr(K, n, timed_kernel(n, f))
     try:
-        run_ours(X, y, params, gamma, lr, steps, tol)
+        yield steps
     finally:
-        S.np, G.np, T.evaluate = saved
-    return float(np.median(per_step[warmup + 1:steps]))
+        (S.np, G.np, T.evaluate), L.PowerNorm.estimate = saved, estimate
+        for n, f in kernels.items():
+            setattr(K, n, f)
+        steps[:] = [resolve(s) for s in steps]
+
+
+def blas_seconds(X, y, params, gamma, lr, steps, tol, warmup) -> float:
+    """Median time per GD step spent inside the engine's ``np.matmul`` calls (the products
+    of both solves, the gradients and the features), over steps warmup+1 … steps−1 of one
+    run; everything else a step does is the difference to the step's time."""
+    with instrumented() as log:
+        run_ours(X, y, params, gamma, lr, steps, tol)
+    return float(np.median([sum(c[3] for c in calls if c[2])  # products have a dtype
+                            for calls in log[warmup + 1:steps]]))
 
 
 def have_peer() -> bool:
@@ -346,9 +404,69 @@ def solvers(args):
         print(f"{name:34s} {a[0]:6.2f} {a[1]:6.2f} {a[0] + a[1]:8.2f} {a[2] + a[3]:6.2f} {a[4] + a[5]:6.2f}")
 
 
+def breakdown(args):
+    """Where a GD step's time goes, in one instrumented run (means per step over steps
+    warmup+1 … warmup+steps−1): the products of each solve, float64 steps and float32
+    increments apart, with their in-situ µs per row against the same product alone at full
+    batch; the gradients' and features' products; the power iteration; each Numba pass
+    (``axpy_dist`` is the GD update); and the untimed rest (NumPy and Python between them).
+    Returns ``{label: ms per step}`` with the totals."""
+    X, y, params = problem(args.N, args.d, args.m)
+    n = args.warmup + args.steps
+    rate = {t: dgemm_rate(args.N, args.m, np.dtype(t)) * 1e9 for t in ("float64", "float32")}
+    with instrumented() as log:
+        _, trace = implicit.train(params, X, y, args.gamma, lr=args.lr, steps=n, tol=args.tol)
+    if trace.attrs["status"] != "completed":
+        raise RuntimeError(f"run stopped: {trace.attrs['reason']}")
+    ks = list(range(args.warmup + 1, n))  # an update before, a gradient after (the last step has none)
+    step = trace["seconds"].diff().iloc[ks].to_numpy()
+    timed = np.array([sum(c[3] for c in log[k]) for k in ks])
+    parts = {}
+    for k in ks:
+        for part, rows, dtype, sec in log[k]:
+            c = parts.setdefault((part, dtype), [0, 0, 0.0])
+            c[0], c[1], c[2] = c[0] + 1, c[1] + rows, c[2] + sec
+    names = {"forward": "forward solve", "adjoint": "adjoint solve", "gradients": "gradients ∇A, ∇W",
+             "features": "features XWᵀ", "power": "power iteration for ρ (GEMVs)"}
+    kinds = {"float64": "float64 steps", "float32": "float32 increments"}
+    out = {}
+
+    def line(label, ms, calls="", rows="", us="", alone=""):
+        out[label] = ms
+        print(f"{label:44s} {calls:>6s} {rows:>6s} {ms:8.3f} {us:>7s} {alone:>7s}".rstrip())
+
+    print(f"problem: N={args.N} d={args.d} m={args.m} gamma={args.gamma} lr={args.lr} tol={args.tol:g}, "
+          f"means per step over steps {ks[0]}-{ks[-1]} of one instrumented run (0.5–2 µs added per timed call)")
+    print(f"{'part':44s} {'calls':>6s} {'rows':>6s} {'ms/step':>8s} {'µs/row':>7s} {'alone':>7s}")
+    total = {"products": 0.0, "passes": 0.0}
+    for part, dtype in sorted(parts, key=lambda p: (p[0].startswith("pass:"), -parts[p][2])):
+        calls, rows, sec = parts[(part, dtype)]
+        ms = sec / len(ks) * 1e3
+        if part.startswith("pass:"):
+            total["passes"] += ms
+            line("Numba pass " + part[5:], ms, f"{calls / len(ks):.2f}")
+        elif part in ("forward", "adjoint"):
+            total["products"] += ms
+            line(f"{names[part]}: {kinds[dtype]}", ms, f"{calls / len(ks):.2f}", f"{rows / calls:.0f}",
+                 f"{sec / rows * 1e6:.2f}", f"{2e6 * args.m * args.m / rate[dtype]:.2f}")
+        else:
+            total["products"] += ms if dtype else 0.0
+            line(names.get(part, part), ms, f"{calls / len(ks):.2f}")
+    work = float((trace["fwd_work"] + trace["adj_work"]).iloc[ks].mean())
+    line("products, all", total["products"])
+    line("Numba passes, all", total["passes"])
+    line("untimed rest (NumPy, Python), median", float(np.median(step - timed)) * 1e3)
+    line("GD step, mean", float(step.mean()) * 1e3)
+    line("GD step, median", float(np.median(step)) * 1e3)
+    line("least products at this work (floor_seconds)", floor_seconds(work, args.N, args.d, args.m, *rate.values()) * 1e3)
+    print(f"(calls per step; rows per call; µs/row in situ and for the product alone at {args.N} rows; "
+          f"work {work:.2f} full-batch iterations per step)")
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", default="step", choices=("step", "scaling", "float32", "solvers", "all"))
+    p.add_argument("mode", nargs="?", default="step", choices=("step", "scaling", "float32", "solvers", "breakdown", "all"))
     p.add_argument("--N", type=int, default=200)
     p.add_argument("--d", type=int, default=200)
     p.add_argument("--m", type=int, default=800)
@@ -368,10 +486,13 @@ def main(argv=None):
     p.add_argument("--N-grid", type=int, nargs="+", default=[100, 200, 400, 800, 1600])
     args = p.parse_args(argv)
     implicit.set_threads(args.threads)
-    modes = ("step", "solvers", "scaling", "float32") if args.mode == "all" else (args.mode,)
+    modes = ("step", "solvers", "breakdown", "scaling", "float32") if args.mode == "all" else (args.mode,)
+    results = {}
     for mode in modes:
         print(f"== {mode} ==")
-        {"step": headline, "scaling": scaling, "float32": float32, "solvers": solvers}[mode](args)
+        results[mode] = {"step": headline, "scaling": scaling, "float32": float32, "solvers": solvers,
+                         "breakdown": breakdown}[mode](args)
+    return results
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ class Solve:
 
 def features(params: Params, X: np.ndarray):
     """Q = XWᵀ and Φ = σ(Q)/√m, both (N, m)."""
-    Q = X @ params.W.T
+    Q = np.matmul(X, params.W.T)
     Phi = np.empty_like(Q)
     _kernels.relu_scaled(Q, 1.0 / np.sqrt(params.m), Phi)
     return Q, Phi

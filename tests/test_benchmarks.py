@@ -1,8 +1,12 @@
 """Smoke tests of ``python -m benchmarks.step`` at toy sizes: every mode runs and prints its
 table (the timings themselves are not checked: they belong to the benchmark, not to CI)."""
 
+import numpy as np
 import pytest
 
+import implicit._kernels as K
+import implicit.linalg as L
+import implicit.solver as S
 from benchmarks import step
 
 TOY = ["--N", "16", "--d", "4", "--m", "24", "--steps", "3", "--warmup", "2", "--repeats", "1"]
@@ -36,3 +40,26 @@ def test_floor_seconds():
     t64, t32 = 2 * m * m * N / 1e9, 2 * m * m * N / 4e9
     assert step.floor_seconds(7.5, N, d, m, 1e9, 4e9) == pytest.approx(3 * t64 + 5.5 * t32 + 4 * N * m * d / 1e9)
     assert step.floor_seconds(1.0, N, d, m, 1e9, 4e9) == pytest.approx(2 * t64 + 4 * N * m * d / 1e9)
+
+
+def test_breakdown_accounts_for_every_timed_call(capsys):
+    """Every product is attributed to its solve (float64 steps / float32 increments), the
+    gradients or the features; the timed parts fit inside the step; the engine is restored."""
+    parts = step.main(["breakdown"] + TOY)["breakdown"]
+    for label in ("forward solve: float64 steps", "adjoint solve: float64 steps", "forward solve: float32 increments",
+                  "adjoint solve: float32 increments", "gradients ∇A, ∇W",
+                  "features XWᵀ", "power iteration for ρ (GEMVs)", "Numba pass relu_map", "Numba pass axpy_dist"):
+        assert parts[label] > 0, label
+    known = ("forward solve: ", "adjoint solve: ", "gradients", "features", "power", "Numba pass ", "products, all",
+             "Numba passes, all", "untimed rest", "GD step", "least products")
+    assert all(label.startswith(known) for label in parts), parts
+    timed = parts["products, all"] + parts["Numba passes, all"] + parts["power iteration for ρ (GEMVs)"]
+    assert timed < parts["GD step, mean"]
+    assert S.np is np and hasattr(K.relu_map, "py_func") and L.PowerNorm.estimate.__qualname__ == "PowerNorm.estimate"
+
+
+def test_instrumented_restores_after_an_error():
+    with pytest.raises(RuntimeError), step.instrumented():
+        assert S.np is not np
+        raise RuntimeError
+    assert S.np is np
