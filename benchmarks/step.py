@@ -158,7 +158,7 @@ def instrumented():
         return "gradients" if code.co_filename == G.__file__ else code.co_name
 
     def resolve(raw):  # classified once the run is over, to keep the wrappers cheap
-        return [(c if isinstance(c, str) else part_of(c), rows, dtype.name if dtype else "", sec)
+        return [(c if isinstance(c, str) else part_of(c), rows, dtype.name if dtype is not None else "", sec)
                 for c, rows, dtype, sec in raw]
 
     class TimedNumpy:
