@@ -139,12 +139,14 @@ def instrumented():
     ``"gradients"`` (∇A, ∇W), ``"features"`` (XWᵀ), ``"power"`` (the power iteration for ρ)
     or ``"pass:<kernel>"`` for a Numba kernel of :mod:`implicit._kernels` (``axpy_dist`` is
     the GD update); ``rows`` is the left operand's row count, ``dtype`` its dtype's name
-    ("" for a pass).  The engine's modules see, for this block only, a stand-in for NumPy
-    whose ``matmul`` is timed and wrapped kernels; a wrapper costs 0.5–2 µs per call.
+    ("" for a pass).  The engine's modules see, for this block only, stand-ins for NumPy
+    (a timed ``matmul``) and for ``_kernels`` (timed kernels); a wrapper costs 0.5–2 µs per
+    call.
     """
     import implicit._kernels as K
     import implicit.gradients as G
     import implicit.linalg as L
+    import implicit.params as Pm
     import implicit.solver as S
     import implicit.training as T
 
@@ -198,18 +200,25 @@ def instrumented():
         finally:
             calls.append(("power", 0, None, time.perf_counter() - t))
 
-    kernels = {n: f for n, f in vars(K).items() if hasattr(f, "py_func")}
+    class TimedKernels:  # the engine's modules get this instead of _kernels, which stays as it
+        #                  is: Numba resolves a kernel's helpers from it when it compiles one
+        wrapped = {n: timed_kernel(n, f) for n, f in vars(K).items() if hasattr(f, "py_func")}
+
+        def __getattr__(self, name):
+            return self.wrapped.get(name) or getattr(K, name)
+
+    users = (S, G, Pm)  # the modules a GD step calls kernels from
     saved, estimate = (S.np, G.np, T.evaluate), L.PowerNorm.estimate
     S.np = G.np = TimedNumpy()
     T.evaluate, L.PowerNorm.estimate = evaluate, power
-    for n, f in kernels.items():
-        setattr(K, n, timed_kernel(n, f))
+    for mod in users:
+        mod._kernels = TimedKernels()
     try:
         yield steps
     finally:
         (S.np, G.np, T.evaluate), L.PowerNorm.estimate = saved, estimate
-        for n, f in kernels.items():
-            setattr(K, n, f)
+        for mod in users:
+            mod._kernels = K
         steps[:] = [resolve(s) for s in steps]
 
 

@@ -1,6 +1,7 @@
 """Smoke tests of ``python -m benchmarks.step`` at toy sizes: every mode runs and prints its
 table (the timings themselves are not checked: they belong to the benchmark, not to CI)."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -55,11 +56,23 @@ def test_breakdown_accounts_for_every_timed_call(capsys):
     assert all(label.startswith(known) for label in parts), parts
     timed = parts["products, all"] + parts["Numba passes, all"] + parts["power iteration for ρ (GEMVs)"]
     assert timed < parts["GD step, mean"]
-    assert S.np is np and hasattr(K.relu_map, "py_func") and L.PowerNorm.estimate.__qualname__ == "PowerNorm.estimate"
+    assert S.np is np and S._kernels is K and L.PowerNorm.estimate.__qualname__ == "PowerNorm.estimate"
 
 
 def test_instrumented_restores_after_an_error():
     with pytest.raises(RuntimeError), step.instrumented():
-        assert S.np is not np
+        assert S.np is not np and S._kernels is not K
         raise RuntimeError
-    assert S.np is np
+    assert S.np is np and S._kernels is K
+
+
+def test_kernels_compile_inside_instrumented():
+    """A kernel compiled inside the block (an empty Numba cache: a fresh clone's first run)
+    resolves its helpers from ``_kernels``, which must stay untouched."""
+    relu_map = numba.njit(K.relu_map.py_func)  # uncached: compiles on the call below
+    P, Phi, Z = np.ones((2, 3)), np.zeros((2, 3)), np.zeros((2, 3))
+    res, delta = np.empty(2), np.empty((2, 3), np.float32)
+    with step.instrumented():
+        relu_map(P, Phi, Z, Z, res, 0.5, delta)
+    np.testing.assert_allclose(Z, 0.5)
+    np.testing.assert_allclose(res, 0.5 * np.sqrt(3))
