@@ -145,6 +145,7 @@ def instrumented():
     """
     import implicit._kernels as K
     import implicit.gradients as G
+    import implicit.gram as Gr
     import implicit.linalg as L
     import implicit.params as Pm
     import implicit.solver as S
@@ -207,7 +208,7 @@ def instrumented():
         def __getattr__(self, name):
             return self.wrapped.get(name) or getattr(K, name)
 
-    users = (S, G, Pm)  # the modules a GD step calls kernels from
+    users = (S, G, Pm, Gr)  # the modules a GD step calls kernels from (Gr: track_gram)
     saved, estimate = (S.np, G.np, T.evaluate), L.PowerNorm.estimate
     S.np = G.np = TimedNumpy()
     T.evaluate, L.PowerNorm.estimate = evaluate, power
@@ -464,8 +465,9 @@ def breakdown(args):
             total["products"] += ms
             line(f"{names[part]}: {kinds[dtype]}", ms, f"{calls / len(ks):.2f}", f"{rows / calls:.0f}",
                  f"{sec / rows * 1e6:.2f}", f"{2e6 * args.m * args.m / rate[dtype]:.2f}")
-        else:
-            total["products"] += ms if dtype else 0.0
+        else:  # gradients and features (products, with a dtype) or the power iteration
+            if dtype:
+                total["products"] += ms
             line(names.get(part, part), ms, f"{calls / len(ks):.2f}")
     work = float((trace["fwd_work"] + trace["adj_work"]).iloc[ks].mean())
     line("products, all", total["products"])
