@@ -3,12 +3,15 @@
 * the workflow's test configuration through ``snakemake --executor cluster-generic`` with
   the SLURM profile and a fake batch system (tests/fake_submit.sh): every non-local job runs
   from its own job script, in a separate process, as on a cluster node;
+* one experiment through the SLURM profile as it is, on a real one-node SLURM cluster
+  (``.ci/slurm-up`` starts one as root; CI does, and sets ``IMPLICIT_REQUIRE_SLURM=1``, which turns
+  the skip without a cluster into a failure);
 * ``snakemake -n --workflow-profile profiles/slurm --configfile workflow/config/paper.yaml``
   plans the whole paper-scale DAG, with the cost model's requests, growing with the attempt;
 * the cost model (workflow/scripts/cost.py): its documented formula, and its estimates against
   the benchmark files of real train jobs at two sizes, within a factor of 2.
 
-Marked ``workflow`` (they run Snakemake); about a minute in all.
+Marked ``workflow`` (they run Snakemake); about two minutes in all, 40 s of it the real-SLURM test.
 """
 
 import os
@@ -36,6 +39,20 @@ pytestmark = pytest.mark.workflow
 
 #: rules that must run in the main process (Snakefile `localrules`), never as cluster jobs
 LOCAL_RULES = {"all", "aggregate", "plot", "claims", "benchmarks"}
+
+
+def slurm_reachable() -> bool:
+    """A SLURM controller answers ``sinfo`` with at least one usable node."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return False
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and bool(re.search(r"^(idle|mix|alloc)", proc.stdout, re.M))
+
+
+REQUIRE_SLURM = os.environ.get("IMPLICIT_REQUIRE_SLURM") == "1"
 
 
 def snakemake(cwd, *args, env=None, timeout=600):
@@ -67,7 +84,7 @@ def copy_repo(dest: Path) -> Path:
 
 
 def dry_run_jobs(out: str) -> list[dict]:
-    """[{rule, wildcards, resources}] of every job a `snakemake -n` output lists."""
+    """[{rule, jobid, wildcards, resources}] of every job a Snakemake output lists (`-n` or a run)."""
     jobs, fields = [], None
     for line in out.splitlines():
         head = re.fullmatch(r"(?:local)?rule (\w+):", line)
@@ -78,7 +95,7 @@ def dry_run_jobs(out: str) -> list[dict]:
             fields[item[1]] = item[2]
         else:
             fields = None
-    return [{"rule": job["rule"],
+    return [{"rule": job["rule"], "jobid": job.get("jobid"),
              "wildcards": dict(re.findall(r"(\w+)=([^,\s]+)", job.get("wildcards", ""))),
              "resources": dict(re.findall(r"(\w+)=([^,\s]+)", job.get("resources", "")))} for job in jobs]
 
@@ -136,6 +153,61 @@ def test_jobs_run_from_their_job_scripts(tmp_path, numba_cache):
                       "gradient_flow": len(wfconfig.gf_table(config))}
     assert all(others.values())
     assert (bench["s"] > 0).all() and (bench["max_rss"] > 0).all()
+
+
+def scontrol_job(slurm_id: str) -> dict:
+    """The fields of ``scontrol -o show job <id>`` (known to the controller for MinJobAge)."""
+    out = subprocess.run(["scontrol", "-o", "show", "job", slurm_id], capture_output=True, text=True,
+                         timeout=20, check=True).stdout
+    return dict(re.findall(r"(\S+?)=(\S*)", out))
+
+
+def minutes(limit: str) -> int:
+    """SLURM's [D-]HH:MM:SS time limit in minutes."""
+    days, _, hms = limit.rpartition("-")
+    h, m, s = (int(x) for x in hms.split(":"))
+    return int(days or 0) * 1440 + h * 60 + m + (s > 0)
+
+
+def megabytes(mem: str) -> int:
+    """SLURM's memory field (``500M``, ``2G``) in MB."""
+    return int(float(mem[:-1]) * {"M": 1, "G": 1024, "T": 1024**2}[mem[-1]])
+
+
+@pytest.mark.skipif(not REQUIRE_SLURM and not slurm_reachable(),
+                    reason='no SLURM cluster answers sinfo (start one as root: .ci/slurm-up)')
+def test_jobs_run_as_slurm_jobs(tmp_path, numba_cache):
+    """One experiment of the test configuration through profiles/slurm as it is, on a real
+    SLURM cluster: its data and train jobs are sbatch jobs with the cost model's requests
+    (memory, time limit, CPUs), they complete, and the local rules stay in this process."""
+    assert slurm_reachable(), "IMPLICIT_REQUIRE_SLURM=1, but no SLURM controller answers sinfo"
+    repo = copy_repo(tmp_path / "repo")
+    # .ci/slurm-up's cluster has no accounting database, so sacct cannot tell job states;
+    # squeue can (finished jobs stay listed for MinJobAge). First status check after 2 s.
+    proc = snakemake(repo, "results/width.csv", "--workflow-profile", "profiles/slurm",
+                     "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
+                     "--latency-wait", "5", "--configfile", TEST_CONFIG)
+    config = yaml.safe_load((ROOT / TEST_CONFIG).read_text())
+    width = {run_id: row for (exp, run_id), row in wfconfig.run_table(config).items() if exp == "width"}
+    datasets = set(config["experiments"]["width"]["datasets"])
+
+    jobs = {job["jobid"]: job for job in dry_run_jobs(proc.out)}
+    submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", proc.out)
+    seen = {"data": [], "train": []}
+    for job_id, slurm_id in submitted:
+        job, info = jobs[job_id], scontrol_job(slurm_id)
+        assert (info["JobState"], info["ExitCode"]) == ("COMPLETED", "0:0"), info
+        request = (megabytes(info["MinMemoryNode"]), minutes(info["TimeLimit"]), int(info["NumCPUs"]))
+        if job["rule"] == "train":
+            row = width[job["wildcards"]["run_id"]]
+            assert request == (row["mem_mb"], row["runtime"], row["threads"]), (job, info)
+            seen["train"].append(job["wildcards"]["run_id"])
+        else:  # profiles/slurm: set-resources data
+            assert job["rule"] == "data" and request == (1000, 10, 1), (job, info)
+            seen["data"].append(job["wildcards"]["dataset"])
+    assert sorted(seen["train"]) == sorted(width) and set(seen["data"]) == datasets
+    assert re.search(r"localrule aggregate:", proc.out)
+    assert len(pd.read_csv(repo / "results/width.csv")) > 0
 
 
 def test_paper_sweep_overlay_plans_the_width_sweep_only(tmp_path):
