@@ -11,7 +11,7 @@
 * the cost model (workflow/scripts/cost.py): its documented formula, and its estimates against
   the benchmark files of real train jobs at two sizes, within a factor of 2.
 
-Marked ``workflow`` (they run Snakemake); about two minutes in all, 40 s of it the real-SLURM test.
+Marked ``workflow`` (they run Snakemake); about two minutes in all, 50 s of it the real-SLURM test.
 """
 
 import os
@@ -182,12 +182,14 @@ def test_jobs_run_as_slurm_jobs(tmp_path, numba_cache):
         assert not REQUIRE_SLURM, "IMPLICIT_REQUIRE_SLURM=1, but no SLURM controller answers sinfo"
         pytest.skip("no SLURM cluster answers sinfo (start one as root: .ci/slurm-up)")
     repo = copy_repo(tmp_path / "repo")
+    config = yaml.safe_load((ROOT / TEST_CONFIG).read_text())
+    config["training"]["threads"] = 2  # so that the CPUs asked for differ from sbatch's default
+    (repo / "slurm-test.yaml").write_text(yaml.safe_dump(config))
     # .ci/slurm-up's cluster has no accounting database, so sacct cannot tell job states;
     # squeue can (finished jobs stay listed for MinJobAge). First status check after 2 s.
     proc = snakemake(repo, "results/width.csv", "--workflow-profile", "profiles/slurm",
                      "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
-                     "--latency-wait", "5", "--configfile", TEST_CONFIG)
-    config = yaml.safe_load((ROOT / TEST_CONFIG).read_text())
+                     "--latency-wait", "5", "--configfile", "slurm-test.yaml")
     width = {run_id: row for (exp, run_id), row in wfconfig.run_table(config).items() if exp == "width"}
     datasets = set(config["experiments"]["width"]["datasets"])
 
@@ -197,7 +199,7 @@ def test_jobs_run_as_slurm_jobs(tmp_path, numba_cache):
     for job_id, slurm_id in submitted:
         job, info = jobs[job_id], scontrol_job(slurm_id)
         assert (info["JobState"], info["ExitCode"]) == ("COMPLETED", "0:0"), info
-        request = (megabytes(info["MinMemoryNode"]), minutes(info["TimeLimit"]), int(info["NumCPUs"]))
+        request = (megabytes(info["MinMemoryNode"]), minutes(info["TimeLimit"]), int(info["CPUs/Task"]))
         if job["rule"] == "train":
             row = width[job["wildcards"]["run_id"]]
             assert request == (row["mem_mb"], row["runtime"], row["threads"]), (job, info)
