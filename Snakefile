@@ -1,18 +1,16 @@
 # Workflow of the implicit-relu replication (Gao & Gao, arXiv:2205.07463).
 # This file only loads and validates the configuration, includes the stages and names the
-# default target. Stages: workflow/rules/*.smk; scripts: workflow/scripts/; see README.md.
-import sys
+# default target. Stages: workflow/rules/*.smk; job code: the `replication` package.
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
+from replication import config as configuration
+
 min_version("8.0")
 
-REPO = Path(workflow.basedir)
 SCHEMA = "workflow/schemas/config.schema.yaml"
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-import wfconfig
 
 # A --configfile replaces the default configuration (no merging); --config key=value still
 # overrides single entries of whichever file is in use.
@@ -22,8 +20,8 @@ if not workflow.overwrite_configfiles:
 
 
 try:
-    wfconfig.validate(config, REPO / SCHEMA)  # every problem, with its JSON path
-except wfconfig.ConfigError as err:
+    configuration.validate(config, Path(workflow.basedir) / SCHEMA)
+except configuration.ConfigError as err:
     raise WorkflowError(str(err)) from None
 validate(config, SCHEMA)  # snakemake's own check; fills schema defaults
 

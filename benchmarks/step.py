@@ -143,11 +143,11 @@ def instrumented():
     (a timed ``matmul``) and for ``_kernels`` (timed kernels); a wrapper costs 0.5–2 µs per
     call.
     """
-    import implicit._kernels as K
+    import implicit._numba as K
     import implicit.gradients as G
-    import implicit.gram as Gr
+    import implicit.ntk as Gr
     import implicit.linalg as L
-    import implicit.params as Pm
+    import implicit.model as Pm
     import implicit.solver as S
     import implicit.training as T
 
@@ -213,13 +213,13 @@ def instrumented():
     S.np = G.np = TimedNumpy()
     T.evaluate, L.PowerNorm.estimate = evaluate, power
     for mod in users:
-        mod._kernels = TimedKernels()
+        mod._numba = TimedKernels()
     try:
         yield steps
     finally:
         (S.np, G.np, T.evaluate), L.PowerNorm.estimate = saved, estimate
         for mod in users:
-            mod._kernels = K
+            mod._numba = K
         steps[:] = [resolve(s) for s in steps]
 
 

@@ -6,10 +6,10 @@ Model (SPEC §2): φ = σ(Wx)/√m, z = σ(γ/√m·Az + φ), ŷ = uᵀz + vᵀ�
 __version__ = "0.1.0"
 
 from .gradients import WarmStart, evaluate, loss, loss_and_grad, predict
-from .gram import gram
-from .kernels import arccos_kernel, equilibrium_kernel, lambda0
+from .ntk import gram
+from .infinite_width import arccos_kernel, equilibrium_kernel, lambda0
 from .linalg import PowerNorm, lambda_min, spectral_norm
-from .params import BLOCKS, Params, init_params
+from .model import BLOCKS, Params, init_params
 from .runtime import provenance, set_threads
 from .solver import Equilibrium, NotConverged, equilibrium, features
 from .training import TRACE_COLUMNS, GRAM_COLUMNS, auto_lr, gradient_flow, train

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _kernels
+from . import _numba
 from .linalg import spectral_norm
-from .params import Params
+from .model import Params
 
 METHODS = ("fixed-point", "anderson")
 
@@ -95,7 +95,7 @@ def features(params: Params, X: np.ndarray):
     """Q = XWᵀ and Φ = σ(Q)/√m, both (N, m)."""
     Q = np.matmul(X, params.W.T)
     Phi = np.empty_like(Q)
-    _kernels.relu_scaled(Q, 1.0 / np.sqrt(params.m), Phi)
+    _numba.relu_scaled(Q, 1.0 / np.sqrt(params.m), Phi)
     return Q, Phi
 
 
@@ -154,10 +154,10 @@ def equilibrium(
         res = np.empty(n - lo, dtype=x.dtype)
         if exact:  # P = γ̃ x Aᵀ + Φ from scratch
             np.matmul(x[r], At, out=P[r])
-            _kernels.relu_map(P[r], Phi[r], x[r], out[r], res, scale, delta[r])
+            _numba.relu_map(P[r], Phi[r], x[r], out[r], res, scale, delta[r])
         else:      # P += γ̃ δ Aᵀ with δ the last step, in float32
             np.matmul(delta[r], low.A.T, out=low.T[r])
-            _kernels.relu_increment(P[r], low.T[r], x[r], res, delta[r], scale)
+            _numba.relu_increment(P[r], low.T[r], x[r], res, delta[r], scale)
         return res
 
     sol = iterate(apply, Z, rows=(P, Phi), scratch=(delta,), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth,
@@ -205,7 +205,7 @@ def adjoint(
     M = np.empty_like(K)                    # D⊙K, the operand of the next exact product
     T = np.empty_like(K)                    # (D⊙K)A of an exact step (a temporary)
     delta = np.empty(K.shape, np.float32)   # D⊙(K_new − K_old), operand of an increment
-    _kernels.mask_positive(D, K, M)
+    _numba.mask_positive(D, K, M)
     low = _Low(params.A, A32, P.shape) if mixed else None
 
     def apply(x, out, n, exact=True, lo=0):
@@ -213,12 +213,12 @@ def adjoint(
         res = np.empty(n - lo, dtype=x.dtype)
         if exact:  # K = u + γ̃(D⊙K)A from scratch
             if out is not x:  # Anderson moves x between calls: M must follow it
-                _kernels.mask_positive(D[r], x[r], M[r])
+                _numba.mask_positive(D[r], x[r], M[r])
             np.matmul(M[r], params.A, out=T[r])
-            _kernels.adjoint_map(T[r], params.u, D[r], x[r], out[r], res, scale, M[r], delta[r])
+            _numba.adjoint_map(T[r], params.u, D[r], x[r], out[r], res, scale, M[r], delta[r])
         else:      # K += γ̃(D⊙δ)A with δ the last step, the product in float32
             np.matmul(delta[r], low.A, out=low.T[r])
-            _kernels.adjoint_increment(low.T[r], D[r], x[r], res, scale, M[r], delta[r])
+            _numba.adjoint_increment(low.T[r], D[r], x[r], res, scale, M[r], delta[r])
         return res
 
     sol = iterate(apply, K, scratch=(D, M, delta), weights=weights, tol=tol, max_iter=max_iter, method=method,
@@ -311,7 +311,7 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
         j = n_first + np.flatnonzero(first[n_first:])  # wrong side, behind
         if i.size:
             for a in (*arrays, perm):
-                _kernels.swap_rows(a, i, j)
+                _numba.swap_rows(a, i, j)
         return n_first
 
     for k in range(int(max_iter)):
@@ -377,7 +377,7 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
             n = to_front(open_)
     if n < N or not np.array_equal(perm, np.arange(N)):
         for a in restore:
-            _kernels.unpermute_rows(a, perm)
+            _numba.unpermute_rows(a, perm)
     return Solve(x, int(steps.max()), np.array(history), work / N, reason, exact_work / N)
 
 

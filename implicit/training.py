@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .gradients import WarmStart, check_y, evaluate, forward, output, unit_adjoint
-from .gram import gram, gram_blocks
+from .ntk import gram, gram_blocks
 from .linalg import PowerNorm, eigh_extremes
-from .params import BLOCKS, Params, check_trainable
+from .model import BLOCKS, Params, check_trainable
 from .solver import NotConverged, check_inputs
 
 #: Columns of the trace returned by :func:`train` (the Gram columns only with ``track_gram``).

@@ -7,7 +7,7 @@ rule aggregate:
         csv="results/{experiment}.csv",
     params:
         # analysis settings of the experiment block (e.g. linear-width's target): CSV columns
-        settings=lambda w: wfconfig.analysis_settings(config, w.experiment),
+        settings=lambda w: runs.analysis_settings(config, w.experiment),
         code=ANALYSIS_HASH,
     log:
         "logs/aggregate/{experiment}.log",

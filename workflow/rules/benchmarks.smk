@@ -1,5 +1,5 @@
 # results/benchmarks.csv: the benchmark file of every job of this configuration in one table,
-# next to the cost model's estimate of each train job (workflow/scripts/cost.py).
+# next to the cost model's estimate of each train job (replication/cost.py).
 
 # {path, rule, wildcards, run} of every job with a `benchmark:` file: the train jobs, the
 # kernel experiment's kernel_limit and kernel_errors jobs and flow's gradient_flow jobs (a
@@ -7,7 +7,7 @@
 BENCHMARK_JOBS = (
     [
         {
-            "path": f"results/benchmarks/train/{e}/{r}.tsv",
+            "path": BENCHMARK["train"].format(experiment=e, run_id=r),
             "rule": "train",
             "wildcards": {"experiment": e, "run_id": r},
             "run": row,
@@ -16,16 +16,16 @@ BENCHMARK_JOBS = (
     ]
     + [
         {
-            "path": f"results/benchmarks/kernel_limit/{ds}_g{g:g}.tsv",
+            "path": BENCHMARK["kernel_limit"].format(dataset=ds, gamma=f"{g:g}"),
             "rule": "kernel_limit",
             "wildcards": {"dataset": ds, "gamma": f"{g:g}"},
             "run": {"dataset": ds, "gamma": g},
         }
-        for ds, g in wfconfig.kernel_limits(config)
+        for ds, g in runs.kernel_limits(config)
     ]
     + [
         {
-            "path": f"results/benchmarks/kernel_errors/{r}.tsv",
+            "path": BENCHMARK["kernel_errors"].format(run_id=r),
             "rule": "kernel_errors",
             "wildcards": {"run_id": r},
             "run": row,
@@ -34,7 +34,7 @@ BENCHMARK_JOBS = (
     ]
     + [
         {
-            "path": f"results/benchmarks/gradient_flow/{r}.tsv",
+            "path": BENCHMARK["gradient_flow"].format(run_id=r),
             "rule": "gradient_flow",
             "wildcards": {"run_id": r},
             "run": row,

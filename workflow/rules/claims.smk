@@ -1,6 +1,6 @@
 rule claims:
-    """The claims table: each claim of SPEC §5 evaluated on the aggregated CSVs against the
-    thresholds of the config's `claims` block (implicit.analysis.evaluate_claims). A failing
+    """The claims table: each claim of the paper evaluated on the aggregated CSVs against the
+    thresholds of the config's `claims` block (replication.claims.evaluate_claims). A failing
     claim is a row with pass = False, not a failing job."""
     input:
         csvs=expand("results/{experiment}.csv", experiment=EXPERIMENTS),

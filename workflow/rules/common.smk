@@ -1,21 +1,30 @@
-# Shared state of the rules: the run table, wildcard patterns, engine-code hashes.
+# Shared state of the rules: the run tables, wildcard patterns, code hashes, resources.
 import re
+from pathlib import Path
 
-import wfconfig
+from replication import cost, runs
+from replication.sources import local_imports, source_hash
 
-# Software of every rule for `--sdm conda` (the same pins as requirements.txt). Jobs import
-# the `implicit` next to this Snakefile, whatever else is installed (see scripts/wfio.py).
+# Software of every rule for `--sdm conda` (the same pins as requirements.txt).
 ENV = "../../environment.yml"
 
 # the configured data sets and the ones the experiments derive (linear-width's <template>-n<N>)
-DATASET_ENTRIES = wfconfig.all_datasets(config)
+DATASET_ENTRIES = runs.all_datasets(config)
 DATASETS = list(DATASET_ENTRIES)
-EXPERIMENTS = wfconfig.enabled_experiments(config)
-RUNS = wfconfig.run_table(config)
-GD_EXPERIMENTS = [e for e in EXPERIMENTS if e in wfconfig.EXPANDERS]
+EXPERIMENTS = runs.enabled_experiments(config)
+RUNS = runs.run_table(config)
+GD_EXPERIMENTS = [e for e in EXPERIMENTS if e in runs.EXPANDERS]
 # the non-GD jobs: kernel errors against K∞/G∞, and the gradient-flow ODE solves of `flow`
-KERNEL_RUNS = wfconfig.kernel_table(config)
-GF_RUNS = wfconfig.gf_table(config)
+KERNEL_RUNS = runs.kernel_table(config)
+GF_RUNS = runs.gf_table(config)
+
+# The benchmark file of each rule that has one (rule `benchmarks` collects them).
+BENCHMARK = {
+    "train": "results/benchmarks/train/{experiment}/{run_id}.tsv",
+    "kernel_limit": "results/benchmarks/kernel_limit/{dataset}_g{gamma}.tsv",
+    "kernel_errors": "results/benchmarks/kernel_errors/{run_id}.tsv",
+    "gradient_flow": "results/benchmarks/gradient_flow/{run_id}.tsv",
+}
 
 
 def alternatives(names):
@@ -23,22 +32,36 @@ def alternatives(names):
     return "|".join(map(re.escape, names)) or "(?!)"
 
 
-# Code dependencies as params: a job reruns when a module it imports changes (content, not
-# mtime). Training imports the package (__init__.py and what it imports), data.py and
-# scripts/gdrun.py; plotting.py, analysis.py and kernels.py (unless __init__ starts
-# importing them) are not among them. (Snakemake itself reruns a job whose `script:` file
-# has a newer mtime.)
-ENGINE_SOURCES = wfconfig.local_imports(REPO / "implicit" / "__init__.py", REPO / "implicit" / "data.py")
-ENGINE_HASH = wfconfig.source_hash(ENGINE_SOURCES + [REPO / "workflow" / "scripts" / "gdrun.py"])
-DATA_HASH = wfconfig.source_hash(wfconfig.local_imports(REPO / "implicit" / "data.py"))
-# aggregation computes the per-run summaries with implicit/analysis.py; claims use it too
-ANALYSIS_HASH = wfconfig.source_hash([REPO / "implicit" / "analysis.py"])
+# Code dependencies as params: a job reruns when the code it runs changes (content, not
+# mtime). Jobs that run the engine depend on the `implicit` package (what its __init__
+# imports), replication/jobs.py and the data-set code; data on the data-set code; aggregation
+# and claims on the fits and claims; plots on the plotting code and the fits it calls.
+# (Snakemake itself reruns a job whose `script:` file has a newer mtime.)
+PACKAGES = Path(workflow.basedir)
+DATA_HASH = source_hash(local_imports(PACKAGES / "replication" / "datasets.py"))
+ENGINE_HASH = source_hash(
+    local_imports(PACKAGES / "implicit" / "__init__.py", PACKAGES / "replication" / "datasets.py")
+    + [PACKAGES / "replication" / "jobs.py"]
+)
+ANALYSIS_HASH = source_hash(local_imports(PACKAGES / "replication" / "claims.py"))
+PLOT_HASH = source_hash(local_imports(PACKAGES / "replication" / "plotting.py"))
 
 
 wildcard_constraints:
     dataset=alternatives(DATASETS),
-    experiment=wfconfig.NAME_RE,
-    run_id=wfconfig.RUN_ID_RE,
+    experiment=runs.NAME_RE,
+    run_id=runs.RUN_ID_RE,
+
+
+def table_row(table, name):
+    """Input function: the row of job ``{run_id}`` in ``table`` (a dict run_id → row)."""
+
+    def row(wildcards):
+        if wildcards.run_id not in table:
+            raise ValueError(f"{name}/{wildcards.run_id} is not in the run table of this configuration")
+        return table[wildcards.run_id]
+
+    return row
 
 
 def run_row(wildcards):
@@ -49,9 +72,18 @@ def run_row(wildcards):
     return RUNS[key]
 
 
-def run_params(wildcards):
-    """What the run's result depends on (scheduling fields left out, so they do not trigger reruns)."""
-    return {k: v for k, v in run_row(wildcards).items() if k not in ("threads", "mem_mb", "runtime")}
+def job_params(row_of):
+    """Input function: the row without its thread count (it does not change the results)."""
+    return lambda w: {k: v for k, v in row_of(w).items() if k != "threads"}
+
+
+def requests(row_of, rule):
+    """``resources:`` of a job: the cost model's memory and time for its row, × the attempt
+    (a job retried after running out of memory or time gets twice, then three times, as much)."""
+    return {
+        "mem_mb": lambda w, attempt: cost.request(row_of(w), attempt, rule)["mem_mb"],
+        "runtime": lambda w, attempt: cost.request(row_of(w), attempt, rule)["runtime"],
+    }
 
 
 def run_csvs(wildcards):
@@ -66,22 +98,6 @@ def run_csvs(wildcards):
     return csvs
 
 
-def table_row(table, name):
-    """Input function: the row of job ``{run_id}`` in ``table`` (a dict run_id → row)."""
-
-    def row(wildcards):
-        if wildcards.run_id not in table:
-            raise ValueError(f"{name}/{wildcards.run_id} is not in the run table of this configuration")
-        return table[wildcards.run_id]
-
-    return row
-
-
-def job_params(row_of):
-    """Input function: the row without its scheduling fields (they do not trigger reruns)."""
-    return lambda w: {k: v for k, v in row_of(w).items() if k not in ("threads", "mem_mb", "runtime")}
-
-
 def caption(wildcards):
     """Per-experiment caption text of a figure (workflow/report/captions/<experiment>.rst)."""
-    return (REPO / "workflow" / "report" / "captions" / f"{wildcards.experiment}.rst").read_text()
+    return (PACKAGES / "workflow" / "report" / "captions" / f"{wildcards.experiment}.rst").read_text()

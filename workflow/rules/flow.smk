@@ -14,11 +14,10 @@ rule gradient_flow:
     log:
         "logs/gradient_flow/{run_id}.log",
     benchmark:
-        "results/benchmarks/gradient_flow/{run_id}.tsv"
+        BENCHMARK["gradient_flow"]
     threads: lambda w: table_row(GF_RUNS, "flow/gf")(w)["threads"]
     resources:
-        mem_mb=lambda w, attempt: table_row(GF_RUNS, "flow/gf")(w)["mem_mb"] * attempt,
-        runtime=lambda w, attempt: table_row(GF_RUNS, "flow/gf")(w)["runtime"] * attempt,
+        **requests(table_row(GF_RUNS, "flow/gf"), "gradient_flow"),
     conda:
         ENV
     script:

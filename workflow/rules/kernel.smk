@@ -13,7 +13,7 @@ rule kernel_limit:
     log:
         "logs/kernel_limit/{dataset}_g{gamma}.log",
     benchmark:
-        "results/benchmarks/kernel_limit/{dataset}_g{gamma}.tsv"
+        BENCHMARK["kernel_limit"]
     threads: 1
     resources:
         mem_mb=1000,
@@ -40,11 +40,10 @@ rule kernel_errors:
     log:
         "logs/kernel_errors/{run_id}.log",
     benchmark:
-        "results/benchmarks/kernel_errors/{run_id}.tsv"
+        BENCHMARK["kernel_errors"]
     threads: lambda w: table_row(KERNEL_RUNS, "kernel")(w)["threads"]
     resources:
-        mem_mb=lambda w, attempt: table_row(KERNEL_RUNS, "kernel")(w)["mem_mb"] * attempt,
-        runtime=lambda w, attempt: table_row(KERNEL_RUNS, "kernel")(w)["runtime"] * attempt,
+        **requests(table_row(KERNEL_RUNS, "kernel"), "kernel_errors"),
     conda:
         ENV
     script:

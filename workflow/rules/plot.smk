@@ -2,7 +2,6 @@ rule plot:
     """results/<experiment>.csv → figures/<experiment>.png/.pdf; reads nothing else."""
     input:
         csv="results/{experiment}.csv",
-        code="implicit/plotting.py",
     output:
         png=report(
             "figures/{experiment}.png",
@@ -13,6 +12,7 @@ rule plot:
         pdf="figures/{experiment}.pdf",
     params:
         caption=caption,
+        code=PLOT_HASH,
     log:
         "logs/plot/{experiment}.log",
     threads: 1

@@ -6,19 +6,16 @@ rule train:
         csv="results/runs/{experiment}/{run_id}.csv",
         json="results/runs/{experiment}/{run_id}.json",
     params:
-        run=run_params,
+        run=job_params(run_row),
         dataset=lambda w: DATASET_ENTRIES[run_row(w)["dataset"]],
         engine=ENGINE_HASH,
     log:
         "logs/train/{experiment}/{run_id}.log",
     benchmark:
-        "results/benchmarks/train/{experiment}/{run_id}.tsv"
+        BENCHMARK["train"]
     threads: lambda w: run_row(w)["threads"]
     resources:
-        # cost model (workflow/scripts/cost.py) with headroom, × the attempt: a retried job
-        # (profiles/slurm: retries) gets twice, then three times, the memory and time
-        mem_mb=lambda w, attempt: run_row(w)["mem_mb"] * attempt,
-        runtime=lambda w, attempt: run_row(w)["runtime"] * attempt,
+        **requests(run_row, "train"),
     wildcard_constraints:
         experiment=alternatives(GD_EXPERIMENTS),
     conda:

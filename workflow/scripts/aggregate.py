@@ -1,40 +1,8 @@
-"""Rule `aggregate`: the run CSVs of one experiment → results/<experiment>.csv.
+"""Rule `aggregate`: the run CSVs of one experiment → results/<experiment>.csv."""
 
-GD experiments: the traces, one row per run × recorded step, plus per-run summary columns
-(implicit.analysis.with_run_summaries: loss_ratio, rate, rate_r2; NaN for runs that did not
-complete).  ``flow`` adds the gradient-flow solves (method "GF", continuous time ``t``; GD rows
-get method "GD" and t = step·η).  ``kernel``: the error rows of every width and seed.  The
-experiment's analysis settings (e.g. linear-width's target) become constant columns, so that
-its figure needs nothing but this CSV.
-"""
+from replication import jobs
+from replication.files import write_csv
 
-from wfio import logged, write_csv
-
-with logged(snakemake, "aggregate") as log:
-    import pandas as pd
-
-    from implicit import analysis
-
-    exp = snakemake.wildcards.experiment
-    parts = [pd.read_csv(p, keep_default_na=True) for p in snakemake.input.runs]
-    is_gd = [("step" in p) and ("method" not in p) for p in parts]  # GF parts have a "method" column
-    gd = pd.concat([p for p, g in zip(parts, is_gd) if g], ignore_index=True) if any(is_gd) else None
-    if gd is not None:
-        gd = analysis.with_run_summaries(gd)
-    if exp == "flow":
-        gf = pd.concat([p for p in parts if "method" in p], ignore_index=True)
-        gd.insert(gd.columns.get_loc("step"), "method", "GD")
-        gd.insert(gd.columns.get_loc("step") + 1, "t", gd["step"] * gd["lr"])
-        df = pd.concat([gd, gf], ignore_index=True)[list(gd.columns)]
-        df["step"] = df["step"].astype("Int64")
-        keys = ["dataset", "method", "lr_fraction", "seed", "t"]
-    elif gd is not None:
-        df, keys = gd, ["dataset", "m", "gamma", "trainable", "seed", "step"]
-    else:
-        df, keys = pd.concat(parts, ignore_index=True), ["dataset", "m", "seed", "quantity", "norm"]
-    for key, value in snakemake.params.settings.items():
-        df[key] = value
-    df = df.sort_values(keys, kind="stable", ignore_index=True)
-    write_csv(df, snakemake.output.csv)
-    runs = df.drop_duplicates("run_id")
-    log.info("%s: %d runs, %d rows, %d stopped runs", exp, len(runs), len(df), int((runs["status"] != "completed").sum()))
+with jobs.logged(snakemake, "aggregate") as log:
+    table = jobs.aggregate(snakemake.wildcards.experiment, snakemake.input.runs, snakemake.params.settings, log)
+    write_csv(table, snakemake.output.csv)

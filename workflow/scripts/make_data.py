@@ -1,12 +1,9 @@
-"""Rule `data`: generate one data set of the config and save it to results/data/<name>.npz."""
+"""Rule `data`: one data set of the configuration → results/data/<name>.npz."""
 
-from wfio import logged
+from replication.datasets import save_npz
+from replication.jobs import logged, make_data
 
 with logged(snakemake, "data") as log:
-    from implicit.data import make_dataset, save_npz
-
-    entry = dict(snakemake.params.entry)
-    kind = entry.pop("kind")
-    ds = make_dataset(kind, **entry)
-    save_npz(snakemake.output.npz, ds)  # atomic (temporary file + os.replace)
+    ds = make_data(snakemake.params.entry)
+    save_npz(snakemake.output.npz, ds)
     log.info("%s: %r, notes: %s", snakemake.wildcards.dataset, ds, ds.info.get("notes"))

@@ -1,0 +1,290 @@
+"""Fits and summaries of the experiments' tables.
+
+Small pure functions on arrays and DataFrames (no I/O, no plotting): the aggregation rule,
+the plot functions (:mod:`replication.plotting`) and the claims rule all call these, so a
+figure and the claims table always agree.  Column names are those of the aggregated CSVs
+(docs/outputs.md).
+
+Conventions
+-----------
+* A *run* is one ``run_id``: one seed of one parameter setting.  A run whose ``status`` is not
+  ``completed`` (it stopped early: failing solve, ρ(A) ≥ max_rho, non-finite loss) never
+  enters a fit or a success count as if it were good: its summary values are NaN and it is
+  counted separately.  Rows with ``failure = True`` are markers, not measurements.
+* Rates are of the loss L = ½Σ(ŷ − y)² per GD step: L(k) ≈ C·e^{−rate·k}.  The theory's GD
+  statement ‖ŷ(k) − y‖² ≤ (1 − ηλ0/2)^k ‖ŷ(0) − y‖² is a rate of −ln(1 − ηλ0/2) per step.
+* Confidence intervals are t-based (ordinary least squares, n − 2 degrees of freedom).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+#: the linear rate is fitted over the last half of the recorded steps (see :func:`linear_rate`)
+FIT_FRACTION = 0.5
+#: relative losses L(k)/L(0) below this are rounding noise (float64 residuals ~1e-16 · |ŷ|)
+#: and are left out of rate fits
+LOSS_FLOOR = 1e-20
+#: fewest points of any fit
+MIN_POINTS = 3
+
+
+# --------------------------------------------------------------------------------------
+# generic fits
+# --------------------------------------------------------------------------------------
+def linear_fit(x, y, level: float = 0.95) -> dict:
+    """Least-squares line y ≈ intercept + slope·x with R² and a t-based CI of the slope.
+
+    Non-finite pairs are dropped.  Returns ``slope, intercept, r2, stderr, low, high, n``;
+    NaN where undefined (fewer than 2 points; CI and stderr need 3; R² is 1 for an exact fit
+    and NaN when y is constant).
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    n = int(x.size)
+    out = dict(slope=math.nan, intercept=math.nan, r2=math.nan, stderr=math.nan, low=math.nan, high=math.nan, n=n)
+    if n < 2 or np.ptp(x) == 0:
+        return out
+    xm, ym = x.mean(), y.mean()
+    sxx = float(((x - xm) ** 2).sum())
+    slope = float(((x - xm) * (y - ym)).sum() / sxx)
+    intercept = float(ym - slope * xm)
+    resid = y - (intercept + slope * x)
+    sse, sst = float((resid**2).sum()), float(((y - ym) ** 2).sum())
+    out.update(slope=slope, intercept=intercept, r2=1.0 - sse / sst if sst > 0 else math.nan)
+    if n >= 3:
+        from scipy.stats import t
+
+        stderr = math.sqrt(sse / (n - 2) / sxx)
+        half = float(t.ppf(0.5 + level / 2, n - 2)) * stderr
+        out.update(stderr=stderr, low=slope - half, high=slope + half)
+    return out
+
+
+def loglog_slope(x, y, level: float = 0.95) -> dict:
+    """:func:`linear_fit` of log y on log x (power law y ∝ x^slope); non-positive values dropped."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (x > 0) & (y > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return linear_fit(np.log(x[ok]), np.log(y[ok]), level)
+
+
+def linear_rate(steps, losses, last: float = FIT_FRACTION, floor: float = LOSS_FLOOR) -> dict:
+    """Linear (geometric) convergence rate of one loss curve: L(k) ≈ C·e^{−rate·k}.
+
+    Uses the longest initial stretch of finite losses above ``floor``·L(0) (below it the loss is
+    rounding noise), ending at step k_end, and fits ln L against k over its last ``last``
+    fraction, steps in [k_end − last·(k_end − k_0), k_end].  Returns ``rate`` (= −slope, per
+    step), ``r2`` of that straight line, ``n`` points, ``k_start``, ``k_end``; NaN with fewer
+    than :data:`MIN_POINTS` points.
+    """
+    k, L = np.asarray(steps, dtype=float), np.asarray(losses, dtype=float)
+    order = np.argsort(k, kind="stable")
+    k, L = k[order], L[order]
+    nan = dict(rate=math.nan, r2=math.nan, n=0, k_start=math.nan, k_end=math.nan)
+    if k.size == 0 or not (np.isfinite(L[0]) and L[0] > 0):
+        return nan
+    good = np.isfinite(L) & (L > floor * L[0])
+    stop = int(np.argmin(good)) if not good.all() else k.size  # first bad point
+    k, L = k[:stop], L[:stop]
+    if k.size < MIN_POINTS:
+        return nan
+    k_start = k[-1] - last * (k[-1] - k[0])
+    sel = k >= k_start
+    if sel.sum() < MIN_POINTS:
+        sel = np.arange(k.size) >= k.size - MIN_POINTS
+    fit = linear_fit(k[sel], np.log(L[sel]))
+    return dict(rate=-fit["slope"], r2=fit["r2"], n=int(sel.sum()), k_start=float(k[sel][0]), k_end=float(k[-1]))
+
+
+def theory_rate(lr, lambda0):
+    """The theory's GD rate per step, −ln(1 − ηλ0/2) (NaN where ηλ0/2 ≥ 1)."""
+    x = np.asarray(lr, dtype=float) * np.asarray(lambda0, dtype=float) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(x < 1, -np.log1p(-np.minimum(x, 1)), np.nan)
+
+
+# --------------------------------------------------------------------------------------
+# per-run summaries of GD traces
+# --------------------------------------------------------------------------------------
+#: columns :func:`run_summaries` adds, one value per run
+SUMMARY_COLUMNS = ("loss_ratio", "rate", "rate_r2")
+
+
+def good_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The measured rows: failure markers left out."""
+    if "failure" not in df:
+        return df
+    return df[~df["failure"].astype(bool)]
+
+
+def run_summaries(df: pd.DataFrame, loss: str = "train_loss") -> pd.DataFrame:
+    """One row per ``run_id``: ``status``, ``loss_ratio`` = L(final)/L(0) and the fitted
+    ``rate``/``rate_r2`` of :func:`linear_rate`; NaN for runs that did not complete."""
+    rows = []
+    for run_id, d in df.groupby("run_id", sort=False):
+        status = d["status"].iloc[0] if "status" in d else "completed"
+        good = good_rows(d).sort_values("step")
+        out = {"run_id": run_id, "loss_ratio": math.nan, "rate": math.nan, "rate_r2": math.nan}
+        if status == "completed" and len(good) and good[loss].iloc[0] > 0:
+            out["loss_ratio"] = float(good[loss].iloc[-1] / good[loss].iloc[0])
+            fit = linear_rate(good["step"], good[loss])
+            out.update(rate=fit["rate"], rate_r2=fit["r2"])
+        rows.append(out)
+    return pd.DataFrame(rows, columns=["run_id", *SUMMARY_COLUMNS])
+
+
+def with_run_summaries(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the :data:`SUMMARY_COLUMNS` of its run on every row (replaced if present)."""
+    base = df.drop(columns=[c for c in SUMMARY_COLUMNS if c in df], errors="ignore")
+    return base.merge(run_summaries(base), on="run_id", how="left", validate="many_to_one")
+
+
+def per_run(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its first row (the run's parameters and summary columns)."""
+    return df.drop_duplicates("run_id").reset_index(drop=True)
+
+
+def final_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The last measured row of every *completed* run."""
+    good = good_rows(df)
+    good = good[good["status"] == "completed"] if "status" in good else good
+    return good.sort_values("step").groupby("run_id", sort=False).tail(1).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------
+# linear-width: success grid, minimal width, its exponent
+# --------------------------------------------------------------------------------------
+def success_grid(df: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per (N, m): ``runs``, ``stopped`` (did not complete), ``reached`` (completed with
+    L(final)/L(0) ≤ ``target``), ``fraction`` = reached/runs (a stopped run counts as not
+    reached) and the ``median_ratio`` of the completed runs; plus ``ratio`` = m/N."""
+    runs = per_run(df).copy()
+    runs["completed"] = runs["status"] == "completed"
+    runs["reached"] = runs["completed"] & (runs["loss_ratio"] <= target)
+    g = runs.groupby(["N", "m"], sort=True)
+    out = pd.DataFrame({
+        "runs": g.size(),
+        "stopped": g["completed"].apply(lambda s: int((~s).sum())),
+        "reached": g["reached"].sum().astype(int),
+        "median_ratio": g["loss_ratio"].median(),
+    }).reset_index()
+    out["fraction"] = out["reached"] / out["runs"]
+    out["ratio"] = out["m"] / out["N"]
+    return out
+
+
+def minimal_widths(grid: pd.DataFrame, min_fraction: float) -> pd.DataFrame:
+    """Per N the smallest grid width m such that at every grid width ≥ m at least
+    ``min_fraction`` of the seeds reached the target.
+
+    ``censored``: "" (an interior point), "below" (the smallest grid width already qualifies:
+    the true minimum is ≤ m_min) or "above" (no width qualifies: m_min > the largest, NaN).
+    """
+    rows = []
+    for N, d in grid.groupby("N", sort=True):
+        d = d.sort_values("m")
+        ok = (d["fraction"] >= min_fraction).to_numpy()
+        tail = np.logical_and.accumulate(ok[::-1])[::-1]  # ok at this width and every larger one
+        if not tail.any():
+            rows.append({"N": N, "m_min": math.nan, "censored": "above", "m_max_grid": int(d["m"].max())})
+            continue
+        i = int(np.argmax(tail))
+        rows.append({"N": N, "m_min": float(d["m"].iloc[i]), "censored": "below" if i == 0 else "",
+                     "m_max_grid": int(d["m"].max())})
+    return pd.DataFrame(rows, columns=["N", "m_min", "censored", "m_max_grid"])
+
+
+def width_exponent(mins: pd.DataFrame, level: float = 0.95) -> dict:
+    """Power-law fit m_min ∝ N^exponent over the N where some width qualified.
+
+    Points censored "below" enter at their grid value (an upper bound of the true minimum);
+    "above" points cannot enter.  Returns the :func:`loglog_slope` fields plus ``n_below`` and
+    ``n_above`` (counts of censored points).
+    """
+    use = mins[mins["censored"] != "above"]
+    fit = loglog_slope(use["N"], use["m_min"], level)
+    fit.update(n_below=int((mins["censored"] == "below").sum()), n_above=int((mins["censored"] == "above").sum()))
+    return fit
+
+
+# --------------------------------------------------------------------------------------
+# gram: envelopes of the loss
+# --------------------------------------------------------------------------------------
+def envelopes(df: pd.DataFrame) -> pd.DataFrame:
+    """Per measured row of completed or stopped runs: L(0)(1 − ηλ_min(H(0)))^k
+    (``envelope_H0``) and L(0)(1 − ηλ0/2)^k (``envelope_lambda0``), with η = ``lr``, L(0)
+    and λ_min(H(0)) (``lambda_min_H``) from the run's step-0 row."""
+    d = good_rows(df).copy()
+    first = d.sort_values("step").groupby("run_id").first()
+    L0 = d["run_id"].map(first["train_loss"])
+    lam0_H = d["run_id"].map(first["lambda_min_H"]) if "lambda_min_H" in d else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d["envelope_H0"] = L0 * np.power(1 - d["lr"] * lam0_H, d["step"])
+        d["envelope_lambda0"] = L0 * np.power(1 - d["lr"] * d["lambda0"] / 2, d["step"])
+    return d
+
+
+# --------------------------------------------------------------------------------------
+# flow: GD against gradient flow
+# --------------------------------------------------------------------------------------
+def gd_time(df: pd.DataFrame) -> pd.Series:
+    """Continuous time of each row: ``t`` for gradient-flow rows, step·η for GD rows."""
+    t = df["step"] * df["lr"]
+    if "t" in df:
+        t = df["t"].where(df["t"].notna(), t)
+    return t
+
+
+def gd_gf_deviation(df: pd.DataFrame) -> pd.DataFrame:
+    """Per GD run of a ``flow`` table: max over its recorded times t = kη ≤ the GF horizon of
+    |ln L_GD(t) − ln L_GF(t)|, with ln L_GF interpolated (linear in t) from the same seed's
+    gradient-flow rows.  Columns ``run_id, seed, lr, lr_fraction, status, deviation, points``;
+    ``deviation`` is NaN for GD runs that stopped or seeds without a completed GF solve."""
+    gd, gf = df[df["method"] == "GD"], df[df["method"] == "GF"]
+    rows = []
+    for run_id, d in gd.groupby("run_id", sort=False):
+        seed, status = d["seed"].iloc[0], d["status"].iloc[0]
+        ref = good_rows(gf[gf["seed"] == seed]).sort_values("t")
+        ref = ref[np.isfinite(ref["train_loss"]) & (ref["train_loss"] > 0)]
+        out = {"run_id": run_id, "seed": seed, "lr": d["lr"].iloc[0], "lr_fraction": d["lr_fraction"].iloc[0],
+               "status": status, "deviation": math.nan, "points": 0}
+        ok_gf = len(ref) >= 2 and (ref["status"] == "completed").all()
+        if status == "completed" and ok_gf:
+            g = good_rows(d)
+            t = (g["step"] * g["lr"]).to_numpy()
+            inside = t <= ref["t"].max() * (1 + 1e-12)
+            lgf = np.interp(t[inside], ref["t"], np.log(ref["train_loss"]))
+            dev = np.abs(np.log(g["train_loss"].to_numpy()[inside]) - lgf)
+            out.update(deviation=float(dev.max()) if dev.size else math.nan, points=int(dev.size))
+        rows.append(out)
+    return pd.DataFrame(rows, columns=["run_id", "seed", "lr", "lr_fraction", "status", "deviation", "points"])
+
+
+def gf_bound_ratio(df: pd.DataFrame) -> float:
+    """max over gradient-flow rows with t > 0 of L(t) / (L(0)·e^{−λ0 t}) (≤ 1 when the GF bound holds)."""
+    gf = good_rows(df[df["method"] == "GF"])
+    worst = math.nan
+    for _, d in gf.groupby("run_id"):
+        d = d.sort_values("t")
+        ratio = d["train_loss"] / (d["train_loss"].iloc[0] * np.exp(-d["lambda0"] * d["t"]))
+        worst = np.nanmax([worst, ratio[d["t"] > 0].max()])
+    return float(worst)
+
+
+# --------------------------------------------------------------------------------------
+# kernel
+# --------------------------------------------------------------------------------------
+def kernel_slopes(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per (``quantity``, ``norm``): log–log slope of ``error`` against m over the completed
+    rows (every seed a point)."""
+    ok = df[(df["status"] == "completed") & np.isfinite(df["error"])]
+    rows = []
+    for (q, norm), d in ok.groupby(["quantity", "norm"], sort=True):
+        fit = loglog_slope(d["m"], d["error"], level)
+        rows.append({"quantity": q, "norm": norm, **fit})
+    return pd.DataFrame(rows)

@@ -1,0 +1,361 @@
+"""The jobs of the workflow's rules: each function reads its inputs, computes, and returns
+what the rule writes (``workflow/scripts/*.py`` are the thin adapters that call them).
+
+A GD run that stops early (non-converging solve, ρ ≥ max_rho, non-finite loss) keeps its
+good steps and gains one *failure row* (``failure=True``) at the failing step: NaN losses,
+the exact ρ(A) of the failing parameters and the iterations/residual of a diagnostic forward
+solve, so the failure, its ρ and its residual are in the CSV even when no step succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import implicit
+from implicit.runtime import config_hash
+from implicit.solver import gamma_rho
+from implicit.training import AUTO_LR_FRACTION
+
+from . import claims as claims_
+from . import cost, fits
+from .datasets import load_dataset, make_dataset
+
+
+@contextlib.contextmanager
+def logged(snakemake, name="workflow"):
+    """Send logging and stderr (Numba, NumPy warnings) to the job's ``log:`` file.
+
+    A failing job writes its traceback there too and re-raises, so Snakemake marks it failed
+    (and ``--show-failed-logs`` prints it).
+    """
+    with open(snakemake.log[0], "w") as fh:
+        old_stderr, sys.stderr = sys.stderr, fh
+        logging.basicConfig(stream=fh, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
+        try:
+            yield logging.getLogger(name)
+        except BaseException:
+            traceback.print_exc(file=fh)
+            raise
+        finally:
+            fh.flush()
+            sys.stderr = old_stderr
+
+
+# -- one GD run ---------------------------------------------------------------------------
+#: parameter columns, in front of implicit.TRACE_COLUMNS in every run CSV.
+RUN_COLUMNS = (
+    "experiment", "dataset", "run_id", "N", "n_test", "d", "m", "gamma", "seed", "lr", "lr_config",
+    "lr_fraction", "lambda0", "steps", "trainable", "record_every", "max_rho", "status", "reason", "failure",
+)
+
+
+def step_size(run: dict, params, ds):
+    """``run["lr"]``, or for "auto" with a ``lr_fraction`` other than the engine's ½: the number
+    f·2/λ_max(H(0)) (implicit.auto_lr).  Returns "auto" if that solve fails, so that train()
+    meets the same failure and records it."""
+    f = run.get("lr_fraction")
+    if run["lr"] != "auto" or f is None or f == AUTO_LR_FRACTION:
+        return run["lr"]
+    try:
+        return implicit.auto_lr(params, ds.X_train, ds.y_train, run["gamma"], trainable=tuple(run["trainable"].split("+")),
+                                fraction=f, tol=run["tol"], max_iter=run["max_iter"], method=run["method"])
+    except implicit.NotConverged:
+        return "auto"
+
+
+def run_gd(run: dict, ds) -> tuple[pd.DataFrame, dict]:
+    """Train θ(0) = init_params(d, m, seed) on ``ds`` with the row ``run``; return (table, summary)."""
+    params = implicit.init_params(ds.d, run["m"], run["seed"])
+    t0 = time.perf_counter()
+    theta, trace = implicit.train(
+        params, ds.X_train, ds.y_train, run["gamma"], lr=step_size(run, params, ds), steps=run["steps"], tol=run["tol"],
+        trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
+        y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
+        track_gram=run["track_gram"], max_rho=run["max_rho"], max_iter=run["max_iter"], method=run["method"],
+    )
+    wall = time.perf_counter() - t0
+    status, reason, lr, dtype = (trace.attrs[k] for k in ("status", "reason", "lr", "dtype"))
+    if status != "completed":
+        fail = _failure_row(theta, ds, run, trace, reason)
+        trace = fail if trace.empty else pd.concat([trace, fail], ignore_index=True)
+    table = _with_run_columns(trace, run, ds, lr, status, reason)
+    summary = {"status": status, "reason": reason, "lr": _float(lr), "dtype": dtype,
+               "wall_seconds": wall, "rows": len(table)}
+    return table, summary
+
+
+def _failure_row(theta, ds, run, trace, reason) -> pd.DataFrame:
+    """The failing step with NaN losses, exact ρ and a diagnostic (unconverged) forward solve."""
+    match = re.search(r"at step (\d+)", reason or "")
+    step = int(match.group(1)) if match else (int(trace["step"].iloc[-1]) + 1 if len(trace) else 0)
+    eq = implicit.equilibrium(theta, ds.X_train, run["gamma"], tol=run["tol"], max_iter=run["max_iter"],
+                              method=run["method"], return_unconverged=True)
+    row = {c: np.nan for c in trace.columns}
+    row.update(step=step, rho=gamma_rho(theta, run["gamma"]), fwd_iter=eq.n_iter, fwd_residual=eq.residual,
+               adj_iter=0, rel_change_A=np.nan, rel_change_W=np.nan)
+    return pd.DataFrame([row], columns=trace.columns)
+
+
+def _with_run_columns(trace, run, ds, lr, status, reason) -> pd.DataFrame:
+    n = len(trace)
+    values = {
+        "experiment": run["experiment"], "dataset": run["dataset"], "run_id": run["run_id"],
+        "N": ds.n_train, "n_test": ds.n_test, "d": ds.d, "m": run["m"], "gamma": run["gamma"],
+        "seed": run["seed"], "lr": _float(lr), "lr_config": str(run["lr"]),
+        "lr_fraction": _float(run.get("lr_fraction")), "lambda0": implicit.lambda0(ds.X_train), "steps": run["steps"],
+        "trainable": run["trainable"], "record_every": run["record_every"], "max_rho": run["max_rho"],
+        "status": status, "reason": reason or "",
+    }
+    head = pd.DataFrame({k: [v] * n for k, v in values.items()})
+    head["failure"] = np.arange(n) == n - 1 if status != "completed" else False
+    # wall time varies between reruns; it goes to the JSON sidecar so that the same config
+    # gives a byte-identical CSV
+    trace = trace.drop(columns="seconds").reset_index(drop=True)
+    trace["step"] = trace["step"].astype(int)
+    return pd.concat([head, trace], axis=1)[list(RUN_COLUMNS) + list(trace.columns)]
+
+
+def _float(x) -> float:
+    """The step size actually used (NaN when the run failed before choosing it)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _seed_runs(job: dict):
+    """(seed, run_id, per-seed run row) of a job row that batches seeds (:func:`replication.runs.batch_seeds`)."""
+    for seed, run_id in zip(job["seeds"], job["run_ids"]):
+        yield seed, run_id, {k: v for k, v in job.items() if k not in ("seeds", "run_ids")} | {"seed": seed, "run_id": run_id}
+
+
+def _provenance(job: dict, ds, runs: list[dict], engine_hash: str, **extra) -> dict:
+    return implicit.provenance(run=job, dataset=ds.info, seeds=job["seeds"], runs=runs, engine_hash=engine_hash,
+                               wall_seconds=sum(r["wall_seconds"] for r in runs), **extra)
+
+
+# -- rule data ----------------------------------------------------------------------------
+def make_data(entry: dict):
+    """Rule ``data``: the data set of one configuration entry (``kind`` and its parameters)."""
+    entry = dict(entry)
+    return make_dataset(entry.pop("kind"), **entry)
+
+
+# -- rule train -----------------------------------------------------------------------------
+def train(job: dict, data_path, *, dataset_entry: dict, engine_hash: str, threads: int, log) -> tuple[pd.DataFrame, dict]:
+    """Rule ``train``: every seed of one job of the run table, one after the other.
+
+    Returns the tidy CSV table (every seed's trace, ``run_id`` per seed) and the JSON
+    provenance (a ``runs`` entry per seed).
+    """
+    used = implicit.set_threads(threads)
+    job = dict(job)
+    ds = load_dataset(data_path)
+    tables, runs = [], []
+    for seed, run_id, run in _seed_runs(job):
+        table, summary = run_gd(run, ds)
+        log.info("%s/%s: %s", run["experiment"], run_id, summary)
+        tables.append(table)
+        runs.append({"seed": seed, "run_id": run_id, **summary})
+    meta = _provenance(
+        job, ds, runs, engine_hash, threads_requested=threads, threads_used=used,
+        config_hash=config_hash({"run": job, "dataset": dataset_entry}),
+        status="completed" if all(r["status"] == "completed" for r in runs) else "stopped",
+    )
+    return pd.concat(tables, ignore_index=True), meta
+
+
+# -- rule gradient_flow -----------------------------------------------------------------------
+def gradient_flow(job: dict, data_path, *, engine_hash: str, threads: int, log) -> tuple[pd.DataFrame, dict]:
+    """Rule ``gradient_flow``: the gradient-flow ODE dθ/dt = −∇L(θ) of ``flow``, per seed.
+
+    From the same θ(0) = init_params(d, m, seed) as the GD runs: η_max = f_max·2/λ_max(H(0))
+    (:func:`implicit.auto_lr`, as the GD run with the largest step computes it), then
+    :func:`implicit.gradient_flow` (scipy solve_ivp, RK45, tolerances gf_rtol/gf_atol on θ) to
+    t_max = steps·η_max, reported at t = k·η_max for the recorded steps k of that GD run — the
+    times every GD run of the experiment records.  Rows have the GD run columns (method "GF",
+    ``t``, ``step`` = k, ``lr`` empty); a seed whose solve fails is "stopped", with the times it
+    reached and a failure row.
+    """
+    implicit.set_threads(threads)
+    job = dict(job)
+    ds = load_dataset(data_path)
+    trainable = tuple(job["trainable"].split("+"))
+    solver = {"max_iter": job["max_iter"], "method": job["method"]}
+    lam0 = implicit.lambda0(ds.X_train)
+    steps = np.unique(np.r_[np.arange(0, job["steps"] + 1, job["record_every"]), job["steps"]])
+    tables, runs = [], []
+    for seed, run_id, _ in _seed_runs(job):
+        t0 = time.perf_counter()
+        params = implicit.init_params(ds.d, job["m"], seed)
+        status, reason, info = "completed", "", {}
+        try:
+            eta = implicit.auto_lr(params, ds.X_train, ds.y_train, job["gamma"], trainable=trainable,
+                                   fraction=job["lr_fraction"], tol=job["tol"], **solver)
+            times = steps * eta
+            out = implicit.gradient_flow(params, ds.X_train, ds.y_train, job["gamma"], float(times[-1]), t_eval=times,
+                                         rtol=job["rtol"], atol=job["atol"], trainable=trainable, tol=job["tol"], **solver)
+            info = dict(out.attrs)
+            if out.attrs.get("status", 0) != 0 or len(out) < len(times):
+                status, reason = "stopped", f"solve_ivp: {out.attrs.get('message')} (reached t = {out['t'].max():.4g} of {times[-1]:.4g})"
+            trace = pd.DataFrame({"method": "GF", "t": out["t"], "step": steps[: len(out)], "train_loss": out["loss"], "failure": False})
+        except implicit.NotConverged as exc:
+            eta, status, reason = np.nan, "stopped", f"{exc}"
+            trace = pd.DataFrame({"method": ["GF"], "t": [np.nan], "step": [0], "train_loss": [np.nan], "failure": [True]})
+        if status != "completed" and not trace["failure"].any():
+            step = int(steps[len(trace)]) if len(trace) < len(steps) else int(steps[-1])
+            trace = pd.concat([trace, pd.DataFrame({"method": ["GF"], "t": [np.nan], "step": [step],
+                                                    "train_loss": [np.nan], "failure": [True]})], ignore_index=True)
+        head = {"experiment": "flow", "dataset": job["dataset"], "run_id": run_id, "N": ds.n_train,
+                "n_test": ds.n_test, "d": ds.d, "m": job["m"], "gamma": job["gamma"], "seed": seed, "lr": np.nan,
+                "lr_config": "gradient flow", "lr_fraction": np.nan, "lambda0": lam0, "steps": job["steps"],
+                "trainable": job["trainable"], "record_every": job["record_every"], "max_rho": np.nan,
+                "status": status, "reason": reason}
+        tables.append(pd.DataFrame({k: [v] * len(trace) for k, v in head.items()}).join(trace))
+        runs.append({"seed": seed, "run_id": run_id, "status": status, "reason": reason, "eta_max": float(eta),
+                     "nfev": info.get("nfev"), "message": info.get("message"), "wall_seconds": time.perf_counter() - t0})
+        log.info("%s: %s", run_id, runs[-1])
+    return pd.concat(tables, ignore_index=True), _provenance(job, ds, runs, engine_hash, config_hash=config_hash({"run": job}))
+
+
+# -- rules kernel_limit and kernel_errors --------------------------------------------------------
+def kernel_limit(data_path, gamma: float, *, threads: int, log) -> dict:
+    """Rule ``kernel_limit``: G∞ (arc-cosine kernel, closed form) and K∞ (equilibrium kernel,
+    :func:`implicit.equilibrium_kernel`) on the training inputs of one data set at one γ, as
+    the arrays of the rule's npz file."""
+    implicit.set_threads(threads)
+    ds = load_dataset(data_path)
+    t0 = time.perf_counter()
+    G = implicit.arccos_kernel(ds.X_train)
+    K = implicit.equilibrium_kernel(ds.X_train, gamma)
+    seconds = time.perf_counter() - t0
+    log.info("gamma=%g: N=%d, K_inf diagonal %.6f, %.1f s", gamma, ds.n_train, K[0, 0], seconds)
+    return {"G_inf": G, "K_inf": K, "gamma": gamma, "lambda0": float(np.linalg.eigvalsh(G)[0]), "seconds": seconds}
+
+
+#: columns of a ``kernel_errors`` job's CSV (and of results/kernel.csv)
+KERNEL_COLUMNS = ("experiment", "dataset", "run_id", "N", "d", "m", "gamma", "seed", "quantity", "norm", "error",
+                  "reference", "relative_error", "fwd_iter", "fwd_residual", "status", "reason")
+
+
+def kernel_errors(job: dict, data_path, limit_path, *, engine_hash: str, threads: int, log) -> tuple[pd.DataFrame, dict]:
+    """Rule ``kernel_errors``: finite-width Gram matrices at initialisation against their limits.
+
+    For each seed of the job: θ(0) = init_params(d, m, seed), the equilibrium of the training
+    inputs, then ΦΦᵀ (→ G∞) and ZZᵀ (→ K∞), both N×N, against G∞ and K∞ from ``limit_path``
+    in two norms: ``spectral`` (largest |eigenvalue| of the difference) and ``frobenius/N``
+    (‖·‖_F / N, the root-mean-square entry error).  One row per (seed, quantity, norm); a seed
+    whose forward solve fails gets status "stopped" and NaN errors.
+    """
+    implicit.set_threads(threads)
+    job = dict(job)
+    ds = load_dataset(data_path)
+    with np.load(limit_path) as z:
+        limits = {"PhiPhi-Ginf": z["G_inf"], "ZZ-Kinf": z["K_inf"]}
+    N = ds.n_train
+
+    def norms(D):
+        return {"spectral": float(np.abs(np.linalg.eigvalsh(D)).max()), "frobenius/N": float(np.linalg.norm(D) / N)}
+
+    rows, runs = [], []
+    for seed, run_id, _ in _seed_runs(job):
+        t0 = time.perf_counter()
+        head = {"experiment": "kernel", "dataset": job["dataset"], "run_id": run_id, "N": N, "d": ds.d,
+                "m": job["m"], "gamma": job["gamma"], "seed": seed}
+        params = implicit.init_params(ds.d, job["m"], seed)
+        try:
+            eq = implicit.equilibrium(params, ds.X_train, job["gamma"], tol=job["tol"], max_iter=job["max_iter"], method=job["method"])
+            finite = {"PhiPhi-Ginf": eq.Phi @ eq.Phi.T, "ZZ-Kinf": eq.Z @ eq.Z.T}
+            status, reason, it, res = "completed", "", eq.n_iter, eq.residual
+        except implicit.NotConverged as exc:
+            finite, status, reason, it, res = None, "stopped", str(exc), exc.residuals.size, float(exc.residuals[-1])
+        for q, limit in limits.items():
+            ref = norms(limit)
+            err = norms(finite[q] - limit) if finite else {k: np.nan for k in ref}
+            for norm in ("spectral", "frobenius/N"):
+                rows.append(head | {"quantity": q, "norm": norm, "error": err[norm], "reference": ref[norm],
+                                    "relative_error": err[norm] / ref[norm], "fwd_iter": it, "fwd_residual": res,
+                                    "status": status, "reason": reason})
+        runs.append({"seed": seed, "run_id": run_id, "status": status, "reason": reason, "wall_seconds": time.perf_counter() - t0})
+        log.info("%s: %s", run_id, runs[-1])
+    return (pd.DataFrame(rows, columns=KERNEL_COLUMNS),
+            _provenance(job, ds, runs, engine_hash, config_hash=config_hash({"run": job})))
+
+
+# -- rule aggregate ------------------------------------------------------------------------------
+def aggregate(experiment: str, run_paths, settings: dict, log) -> pd.DataFrame:
+    """Rule ``aggregate``: the run CSVs of one experiment → results/<experiment>.csv.
+
+    GD experiments: the traces, one row per run × recorded step, plus per-run summary columns
+    (:func:`replication.fits.with_run_summaries`; NaN for runs that did not complete).
+    ``flow`` adds the gradient-flow solves (method "GF", continuous time ``t``; GD rows get
+    method "GD" and t = step·η).  ``kernel``: the error rows of every width and seed.  The
+    experiment's analysis ``settings`` (e.g. linear-width's target) become constant columns,
+    so that its figure needs nothing but this CSV.
+    """
+    parts = [pd.read_csv(p, keep_default_na=True) for p in run_paths]
+    is_gd = [("step" in p) and ("method" not in p) for p in parts]  # GF parts have a "method" column
+    gd = pd.concat([p for p, g in zip(parts, is_gd) if g], ignore_index=True) if any(is_gd) else None
+    if gd is not None:
+        gd = fits.with_run_summaries(gd)
+    if experiment == "flow":
+        gf = pd.concat([p for p in parts if "method" in p], ignore_index=True)
+        gd.insert(gd.columns.get_loc("step"), "method", "GD")
+        gd.insert(gd.columns.get_loc("step") + 1, "t", gd["step"] * gd["lr"])
+        df = pd.concat([gd, gf], ignore_index=True)[list(gd.columns)]
+        df["step"] = df["step"].astype("Int64")
+        keys = ["dataset", "method", "lr_fraction", "seed", "t"]
+    elif gd is not None:
+        df, keys = gd, ["dataset", "m", "gamma", "trainable", "seed", "step"]
+    else:
+        df, keys = pd.concat(parts, ignore_index=True), ["dataset", "m", "seed", "quantity", "norm"]
+    for key, value in settings.items():
+        df[key] = value
+    df = df.sort_values(keys, kind="stable", ignore_index=True)
+    runs = df.drop_duplicates("run_id")
+    log.info("%s: %d runs, %d rows, %d stopped runs", experiment, len(runs), len(df), int((runs["status"] != "completed").sum()))
+    return df
+
+
+# -- rule claims ---------------------------------------------------------------------------------
+def claims(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str]:
+    """Rule ``claims``: the claims table and its markdown from the aggregated CSVs
+    (:func:`replication.claims.evaluate_claims`); failing claims do not fail the job."""
+    tables = {Path(p).stem: pd.read_csv(p) for p in csv_paths}
+    table = claims_.evaluate_claims(tables, dict(thresholds))
+    for r in table.itertuples(index=False):
+        log.info("%s: %s measured=%s threshold=%s %s", r.id, r.status, r.measured, r.threshold, r.note)
+    return table, claims_.claims_markdown(table)
+
+
+# -- rule benchmarks -----------------------------------------------------------------------------
+def benchmarks(jobs, log) -> pd.DataFrame:
+    """Rule ``benchmarks``: one row per job with Snakemake's measurements (the mean over a
+    benchmark file's repeats) next to the cost model's estimate."""
+    rows = []
+    for job in jobs:
+        measured = pd.read_csv(job["path"], sep="\t").mean(numeric_only=True).to_dict()
+        rows.append(cost.benchmark_row(job, measured))
+    table = pd.DataFrame(rows, columns=cost.BENCHMARK_COLUMNS)
+    log.info("%d benchmark files, %.1f CPU seconds in all", len(table), table["cpu_time"].sum())
+    return table
+
+
+# -- rule plot -----------------------------------------------------------------------------------
+def plot(experiment: str, csv_path):
+    """Rule ``plot``: the figure of one experiment from its aggregated CSV (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plotting import plot_experiment
+
+    return plot_experiment(experiment, pd.read_csv(csv_path))

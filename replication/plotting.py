@@ -1,0 +1,554 @@
+"""Figures of the experiments: one function per experiment, its aggregated CSV in, a Figure out.
+
+Each ``plot_<experiment>(df)`` takes the long-format table ``results/<experiment>.csv`` (one
+row per run × recorded step, see README "Reading the CSVs") and returns a
+:class:`matplotlib.figure.Figure`; :func:`plot_experiment` dispatches on the name.  Figures
+are built without pyplot (no global state, any backend); curves are the mean over seeds
+with a min–max band.  Rows with ``failure=True`` mark where a run stopped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from . import fits
+
+LABELS = {
+    "step": "GD iteration k [steps]",
+    "train_loss": "train loss ½Σᵢ(ŷᵢ − yᵢ)² [label units²]",
+    "test_loss": "test loss ½Σ(ŷ − y)² [label units²]",
+    "rho": "ρ(A) = γ‖A‖₂/√m [dimensionless]",
+    "fwd_iter": "forward solve iterations per step [count]",
+    "rel_change_W": "‖θ(k) − θ(0)‖_F / ‖θ(0)‖_F [dimensionless]",
+    "rel_change_A": "‖θ(k) − θ(0)‖_F / ‖θ(0)‖_F [dimensionless]",
+    "failed": "runs stopped early [fraction of seeds]",
+    "gamma": "γ [dimensionless]",
+    "lambda_min_H": "eigenvalue of the N×N matrix [dimensionless]",
+    "lambda_max_H": "eigenvalue of the N×N matrix [dimensionless]",
+    "lambda_min_Hv": "eigenvalue of the N×N matrix [dimensionless]",
+}
+BAND = ("pi", 100)  # min–max over seeds
+
+
+def _figure(nrows: int, ncols: int, width=4.2, height=3.4):
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    return fig, np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+
+
+def _grid(df: pd.DataFrame, draw) -> Figure:
+    """A 2×2 block of panels per data set; ``draw(axes, name, rows)`` fills one block."""
+    datasets = sorted(df["dataset"].unique())
+    fig, axes = _figure(2 * len(datasets), 2)
+    for i, name in enumerate(datasets):
+        draw(axes[2 * i:2 * i + 2].ravel(), name, df[df["dataset"] == name].copy())
+    return fig
+
+
+def _levels(d, col, fmt):
+    """Label each row's ``col`` value with ``fmt`` in a new column "level"; return (order, palette)."""
+    label = {v: fmt(v) for v in sorted(d[col].unique())}
+    d["level"] = d[col].map(label)
+    order = list(label.values())
+    return order, dict(zip(order, sns.color_palette("viridis", len(order))))
+
+
+def _lines(ax, d, y, order, palette, *, log=False, legend=False, **kw):
+    """Mean over seeds of ``y`` vs step per level, with the min–max band (failure rows left out)."""
+    ok = d[~d["failure"].astype(bool) & np.isfinite(d[y])]
+    sns.lineplot(data=ok, x="step", y=y, hue="level", hue_order=order, palette=palette, estimator="mean",
+                 errorbar=BAND, ax=ax, legend=legend, linewidth=1.2, **kw)
+    ax.set(xlabel=LABELS["step"], ylabel=LABELS[y])
+    if log:
+        ax.set_yscale("log")
+
+
+def _one(df, col):
+    """The single value of ``col`` in ``df`` (as text), or a range when it varies."""
+    vals = sorted(df[col].dropna().unique())
+    return f"{vals[0]:g}" if len(vals) == 1 else f"{vals[0]:g}–{vals[-1]:g}"
+
+
+def _title(ax, name, d, swept):
+    """Data set, the fixed one of (γ, m), N, d and the number of seeds."""
+    fixed = f"m = {_one(d, 'm')}" if swept == "gamma" else f"γ = {_one(d, 'gamma')}"
+    ax.set_title(f"{name}: {fixed}, N = {int(d['N'].iloc[0])}, d = {int(d['d'].iloc[0])}, "
+                 f"{d['seed'].nunique()} seeds (mean, min–max band)", fontsize="medium", loc="left")
+
+
+def _rho_panel(ax, d, order, palette):
+    _lines(ax, d, "rho", order, palette)
+    _mark_failures(ax, d, palette)
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.text(0.02, 1.0, "ρ = 1: contraction bound", transform=ax.get_yaxis_transform(),
+            va="bottom", fontsize="small", color="grey")
+    ax.set_ylim(0, max(1.15, 1.1 * float(np.nanmax(d["rho"]))))
+
+
+def plot_width(df: pd.DataFrame) -> Figure:
+    """Per data set: train and test loss, ρ(A(k)) and the relative weight change vs iteration, one curve per width m."""
+    def draw(axes, name, d):
+        N = int(d["N"].iloc[0])
+        order, palette = _levels(d, "m", lambda m: f"m = {m} (m/N = {m / N:g})")
+        _lines(axes[0], d, "train_loss", order, palette, log=True, legend=True)
+        axes[0].legend(title="width", fontsize="small")
+        _lines(axes[1], d, "test_loss", order, palette, log=True)
+        _rho_panel(axes[2], d, order, palette)
+        _lines(axes[3], d, "rel_change_W", order, palette, log=True)
+        _lines(axes[3], d, "rel_change_A", order, palette, log=True, linestyle="--")
+        axes[3].text(0.98, 0.03, "solid: W,  dashed: A", transform=axes[3].transAxes, ha="right", fontsize="small")
+        _title(axes[0], name, d, "m")
+
+    fig = _grid(df, draw)
+    fig.suptitle(f"Width sweep: wider implicit networks train faster, ρ(A) stays put (GD, lr = {df['lr_config'].iloc[0]})")
+    return fig
+
+
+def plot_gamma(df: pd.DataFrame) -> Figure:
+    """Per data set: train loss, forward iterations and ρ vs iteration per γ; failed fraction per γ."""
+    def draw(axes, name, d):
+        order, palette = _levels(d, "gamma", lambda g: f"{g:g}")
+        _lines(axes[0], d, "train_loss", order, palette, log=True, legend=True)
+        axes[0].legend(title="γ", fontsize="small", ncols=2)
+        _lines(axes[1], d, "fwd_iter", order, palette, log=True)
+        _rho_panel(axes[2], d, order, palette)
+        _failed_fraction(axes[3], d, order, palette)
+        _title(axes[0], name, d, "gamma")
+
+    fig = _grid(df, draw)
+    fig.suptitle("γ sweep: solver cost grows with γ; runs fail once the forward solve stops converging (× = failing step)")
+    return fig
+
+
+def _mark_failures(ax, d, palette):
+    """An × at (failing step, ρ) of every run that stopped early."""
+    for _, r in d[d["failure"].astype(bool)].iterrows():
+        ax.scatter(r["step"], r["rho"], marker="x", s=40, color=palette[r["level"]], zorder=5)
+
+
+def _failed_fraction(ax, d, order, palette):
+    """Bar per level: fraction of its runs that stopped early, annotated with counts and mean ρ(A(0))."""
+    runs = d.drop_duplicates("run_id")
+    n_failed = (runs["status"] != "completed").groupby(runs["level"]).sum().reindex(order)
+    n_runs = runs.groupby("level").size().reindex(order)
+    frac = n_failed / n_runs
+    ax.bar(order, frac.values, color=[palette[g] for g in order])
+    rho0 = d[d["step"] == 0].groupby("level")["rho"].mean().reindex(order)
+    for i, g in enumerate(order):
+        ax.text(i, frac[g] + 0.02, f"{n_failed[g]}/{n_runs[g]}  ρ₀={rho0[g]:.2f}", rotation=90,
+                ha="center", va="bottom", fontsize="x-small")
+    ax.set(xlabel=LABELS["gamma"], ylabel=LABELS["failed"], ylim=(0, 1.6))
+    ax.set_title("failed runs per γ (ρ₀ = mean initial ρ)", fontsize="medium")
+
+
+# --------------------------------------------------------------------------------------
+# helpers of the figures below
+# --------------------------------------------------------------------------------------
+def _stopped(d: pd.DataFrame) -> int:
+    """Number of runs in ``d`` that did not complete."""
+    runs = d.drop_duplicates("run_id")
+    return int((runs["status"] != "completed").sum())
+
+
+def _stopped_note(d: pd.DataFrame, what="left out of the fits") -> str:
+    n = _stopped(d)
+    return f"; {n} of {d['run_id'].nunique()} runs stopped early ({what})" if n else ""
+
+
+def _fit_label(fit: dict, name="slope") -> str:
+    """"slope −0.48 [−0.52, −0.44]" (95% CI) or "slope —" when the fit is undefined."""
+    if not np.isfinite(fit["slope"]):
+        return f"{name} —"
+    ci = f" [{fit['low']:.2f}, {fit['high']:.2f}]" if np.isfinite(fit["low"]) else ""
+    return f"{name} {fit['slope']:.2f}{ci}"
+
+
+def _fit_line(ax, x, fit, **kw):
+    """Draw the power law exp(intercept)·x^slope over the range of ``x`` (log–log axes)."""
+    if not np.isfinite(fit["slope"]):
+        return
+    xs = np.geomspace(np.min(x), np.max(x), 50)
+    ax.plot(xs, np.exp(fit["intercept"]) * xs ** fit["slope"], **kw)
+
+
+def _plain_log_ticks(ax):
+    """Log axes labelled at 1, 2, 5 × 10^k in plain numbers (no overlapping minor labels)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _loglog_ticks(ax, values, axis="x"):
+    """Log scale on ``axis`` with exactly the ticks ``values`` (call after any ``ax.set(xscale=...)``)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    getattr(ax, f"set_{axis}scale")("log")
+    vals = sorted(set(float(v) for v in values))
+    loc = getattr(ax, f"{axis}axis")
+    loc.set_major_locator(FixedLocator(vals))
+    loc.set_minor_locator(NullLocator())
+    getattr(ax, f"set_{axis}ticklabels")([f"{v:g}" for v in vals])
+
+
+# --------------------------------------------------------------------------------------
+# linear-width
+# --------------------------------------------------------------------------------------
+def plot_linear_width(df: pd.DataFrame) -> Figure:
+    """Heatmap over (N, m/N) of the fraction of seeds reaching the target; final loss against
+    m/N per N; minimal width against N (log–log) with the fitted exponent and its 95% CI."""
+    target, frac = float(df["target"].iloc[0]), float(df["min_fraction"].iloc[0])
+    grid = fits.success_grid(df, target)
+    mins = fits.minimal_widths(grid, frac)
+    fit = fits.width_exponent(mins)
+    fig, axes = _figure(1, 3, width=4.6, height=4.0)
+    ax = axes[0, 0]
+    Ns, ratios = sorted(grid["N"].unique()), sorted(grid["ratio"].unique())
+    F = grid.pivot(index="ratio", columns="N", values="fraction").reindex(index=ratios, columns=Ns)
+    im = ax.imshow(F.to_numpy(float), origin="lower", cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    for (i, r), (j, N) in ((a, b) for a in enumerate(ratios) for b in enumerate(Ns)):
+        cell = grid[(grid["ratio"] == r) & (grid["N"] == N)]
+        if cell.empty:
+            continue
+        c = cell.iloc[0]
+        text = f"{int(c['reached'])}/{int(c['runs'])}"
+        if np.isfinite(c["median_ratio"]):
+            text += f"\n{c['median_ratio']:.0e}"
+        if c["stopped"]:
+            text += f"\n{int(c['stopped'])} stopped"
+        ax.text(j, i, text, ha="center", va="center", fontsize="x-small")
+    ax.set_xticks(range(len(Ns)), [f"{N:g}" for N in Ns])
+    ax.set_yticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+    ax.set(xlabel="N [samples]", ylabel="m/N [width per sample]")
+    fig.colorbar(im, ax=ax, label=f"fraction of seeds with L(K)/L(0) ≤ {target:g}")
+    ax.set_title("seeds reaching the target\n(cell: reached/runs, median L(K)/L(0))", fontsize="medium")
+
+    ax = axes[0, 1]
+    colors = dict(zip(Ns, sns.color_palette("viridis", len(Ns))))
+    for N, d in grid.groupby("N"):
+        d = d.sort_values("ratio")
+        ax.plot(d["ratio"], d["median_ratio"], marker="o", color=colors[N], label=f"N = {N:g}")
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+    ax.text(0.99, target, f"target {target:g}", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+            fontsize="small", color="grey")
+    ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set(xscale="log", yscale="log", xlabel="m/N", ylabel="median L(K)/L(0) over completed seeds")
+    _loglog_ticks(ax, ratios)
+    ax.legend(fontsize="small")
+    ax.set_title(f"final relative loss after K = {int(df['steps'].iloc[0])} GD steps", fontsize="medium")
+
+    ax = axes[0, 2]
+    for N, d in grid.groupby("N"):
+        ax.scatter([N] * len(d), d["m"], s=12, color="lightgrey", zorder=1)
+    ok = mins[mins["censored"] == ""]
+    below = mins[mins["censored"] == "below"]
+    above = mins[mins["censored"] == "above"]
+    ax.scatter(ok["N"], ok["m_min"], color="C0", zorder=3, label="minimal width")
+    if len(below):
+        ax.scatter(below["N"], below["m_min"], marker="v", color="C0", zorder=3, label="≤ smallest grid width")
+    if len(above):
+        ax.scatter(above["N"], above["m_max_grid"], marker="^", color="C3", zorder=3, label="> largest grid width")
+    _fit_line(ax, mins["N"], fit, color="C0", label=f"fit m_min ∝ N^p, {_fit_label(fit, 'p')}")
+    Nr = np.array([min(Ns), max(Ns)], dtype=float)
+    ax.plot(Nr, Nr, color="grey", linestyle="--", linewidth=1, label="m = N")
+    ax.set(xscale="log", yscale="log", xlabel="N [samples]", ylabel="m [neurons]")
+    _loglog_ticks(ax, sorted(grid["m"].unique()), axis="y")
+    _loglog_ticks(ax, Ns)
+    ax.text(0.03, 0.97, f"fitted exponent p = {fit['slope']:.2f}\n95% CI [{fit['low']:.2f}, {fit['high']:.2f}]",
+            transform=ax.transAxes, va="top", fontsize="small", bbox=dict(facecolor="white", alpha=0.8, linewidth=0))
+    ax.legend(fontsize="x-small", loc="lower right")
+    ax.set_title(f"minimal width with ≥ {frac:g} of seeds at the target\n(grey: grid widths)", fontsize="medium")
+    runs = df.drop_duplicates("run_id")
+    fig.suptitle(f"Linear width: GD on N points (d = {int(df['d'].iloc[0])}, γ = {_one(df, 'gamma')}, "
+                 f"{runs['seed'].nunique()} seeds, η = ½·2/λ_max(H(0)) per run){_stopped_note(df, 'counted as not reaching')}")
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# gram
+# --------------------------------------------------------------------------------------
+def plot_gram(df: pd.DataFrame) -> Figure:
+    """λ_min(H(k)) and λ_min(ΦᵀΦ) along training per width against λ0 and λ0/2; per width, the
+    loss against the envelopes (1 − ηλ_min(H(0)))^k L(0) and (1 − ηλ0/2)^k L(0)."""
+    d = df[df["failure"] == False].copy()  # noqa: E712
+    N = int(d["N"].iloc[0])
+    widths = sorted(d["m"].unique())
+    order, palette = _levels(d, "m", lambda m: f"m = {m} (m/N = {m / N:g})")
+    fig = Figure(figsize=(4.2 * max(len(widths), 2), 7.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1)
+    ax_l, ax_r = top.subplots(1, 2)
+    lam0 = float(d["lambda0"].iloc[0])
+    for ax, col, title in ((ax_l, "lambda_min_H", "λ_min(H(k)) (solid) and λ_min(Φ(k)ᵀΦ(k)) (dashed)"),
+                           (ax_r, "lambda_max_H", "λ_max(H(k)) (sets η = 1/λ_max(H(0)))")):
+        _lines(ax, d, col, order, palette, log=ax is ax_l, legend=ax is ax_l)
+        if ax is ax_l:
+            ax.set_ylim(bottom=lam0 / 30)
+            ax.text(0.01, 0.02, "a dashed curve below the axis or missing: λ_min(ΦᵀΦ) ≈ 0, as rank(ΦᵀΦ) ≤ m (m ≤ N)",
+                    transform=ax.transAxes, fontsize="x-small", color="grey")
+            _lines(ax, d, "lambda_min_Hv", order, palette, log=True, linestyle="--")
+            ax.axhline(lam0, color="black", linewidth=1)
+            ax.axhline(lam0 / 2, color="black", linewidth=1, linestyle=":")
+            ax.text(0.99, lam0, "λ0", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize="small")
+            ax.text(0.99, lam0 / 2, "λ0/2", transform=ax.get_yaxis_transform(), ha="right", va="top", fontsize="small")
+            ax.legend(fontsize="x-small", title="width")
+        ax.set(ylabel="eigenvalue of the N×N matrix [dimensionless]")
+        ax.set_title(title, fontsize="medium")
+    env = fits.envelopes(df)
+    axes = bottom.subplots(1, len(widths), squeeze=False)[0]
+    for ax, m in zip(axes, widths):
+        e = env[env["m"] == m].copy()
+        e["level"] = "measured L(k)"
+        for col, label in (("envelope_H0", "(1 − ηλ_min(H(0)))^k L(0)"), ("envelope_lambda0", "(1 − ηλ0/2)^k L(0)")):
+            e2 = e.assign(train_loss=e[col], level=label)
+            e = pd.concat([e, e2[e2["level"] == label]], ignore_index=True)
+        styles = {"measured L(k)": "C0", "(1 − ηλ_min(H(0)))^k L(0)": "C1", "(1 − ηλ0/2)^k L(0)": "C2"}
+        sns.lineplot(data=e, x="step", y="train_loss", hue="level", palette=styles, estimator="mean", errorbar=BAND,
+                     ax=ax, legend=ax is axes[0], linewidth=1.2)
+        ax.set(yscale="log", xlabel=LABELS["step"], ylabel=LABELS["train_loss"] if ax is axes[0] else "")
+        ax.set_title(f"m = {m} (m/N = {m / N:g}){_stopped_note(e, 'curves end early')}", fontsize="medium")
+        if ax is axes[0]:
+            ax.legend(fontsize="x-small")
+    fig.suptitle(f"Gram matrix along GD: N = {N}, d = {int(d['d'].iloc[0])}, γ = {_one(d, 'gamma')}, λ0 = {lam0:.3g}, "
+                 f"{d['seed'].nunique()} seeds (mean, min–max band){_stopped_note(df, 'curves end early')}")
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# lazy
+# --------------------------------------------------------------------------------------
+def plot_lazy(df: pd.DataFrame) -> Figure:
+    """Relative change of A and W at the end of training against m (log–log, fitted slopes),
+    and the final relative loss against m."""
+    fin = fits.final_rows(df)
+    fig, axes = _figure(1, 2, width=5.0, height=4.0)
+    ax = axes[0, 0]
+    for block, color in (("W", "C0"), ("A", "C3")):
+        col = f"rel_change_{block}"
+        fit = fits.loglog_slope(fin["m"], fin[col])
+        ax.scatter(fin["m"], fin[col], s=14, color=color, alpha=0.6)
+        mean = fin.groupby("m")[col].mean()
+        ax.plot(mean.index, mean.values, "o", color=color, markerfacecolor="none", markersize=8,
+                label=f"‖{block}(K) − {block}(0)‖_F/‖{block}(0)‖_F: {_fit_label(fit)}")
+        _fit_line(ax, fin["m"], fit, color=color, linewidth=1)
+    ms = np.array(sorted(fin["m"].unique()), dtype=float)
+    if len(ms):
+        ref = fin[fin["m"] == ms[0]]["rel_change_W"].mean()
+        ax.plot(ms, ref * (ms / ms[0]) ** -0.5, color="grey", linestyle="--", linewidth=1, label="slope −1/2 (lazy scaling of W)")
+        refA = fin[fin["m"] == ms[0]]["rel_change_A"].mean()
+        ax.plot(ms, refA * (ms / ms[0]) ** -1.0, color="grey", linestyle=":", linewidth=1, label="slope −1 (lazy scaling of A)")
+    ax.set(xscale="log", yscale="log", xlabel="width m [neurons]", ylabel="relative change after K steps [dimensionless]")
+    if len(ms):
+        _loglog_ticks(ax, ms)
+    ax.legend(fontsize="x-small", loc="lower left")
+    ax.set_title("weight movement (dots: seeds, circles: mean; 95% CI of the slope)", fontsize="medium")
+    ax = axes[0, 1]
+    runs = fits.per_run(df)
+    done = runs[runs["status"] == "completed"]
+    ax.scatter(done["m"], done["loss_ratio"], s=14, color="C0")
+    ax.plot(*zip(*done.groupby("m")["loss_ratio"].median().items()), color="C0", label="median") if len(done) else None
+    ax.set(xscale="log", yscale="log", xlabel="width m [neurons]", ylabel="L(K)/L(0) [dimensionless]")
+    if len(ms):
+        _loglog_ticks(ax, ms)
+    ax.axvline(int(df["N"].iloc[0]), color="grey", linestyle=":", linewidth=1)
+    ax.text(int(df["N"].iloc[0]), 1, " m = N", va="top", fontsize="small", color="grey", transform=ax.get_xaxis_transform())
+    ax.set_title("final relative training loss (context)", fontsize="medium")
+    fig.suptitle(f"Lazy training: N = {int(df['N'].iloc[0])}, d = {int(df['d'].iloc[0])}, γ = {_one(df, 'gamma')}, "
+                 f"K = {int(df['steps'].iloc[0])} GD steps, {df['seed'].nunique()} seeds{_stopped_note(df)}")
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# flow
+# --------------------------------------------------------------------------------------
+def plot_flow(df: pd.DataFrame) -> Figure:
+    """Loss against continuous time t = kη for each step size and the gradient-flow solution
+    with the bound e^{−λ0 t}L(0); |ln L_GD − ln L_GF| against t; its maximum against η."""
+    gd, gf = df[df["method"] == "GD"], df[df["method"] == "GF"]
+    seed = sorted(df["seed"].unique())[0]
+    fig, axes = _figure(1, 3, width=4.6, height=4.0)
+    fracs = sorted(gd["lr_fraction"].unique(), reverse=True)
+    palette = dict(zip(fracs, sns.color_palette("viridis", len(fracs))))
+    ax = axes[0, 0]
+    ref = fits.good_rows(gf[gf["seed"] == seed]).sort_values("t")
+    for f in fracs:
+        d = fits.good_rows(gd[(gd["seed"] == seed) & (gd["lr_fraction"] == f)])
+        ax.plot(d["t"], d["train_loss"], color=palette[f], linewidth=1.2, label=f"GD, η = {f:g}·2/λ_max (η = {d['lr'].iloc[0]:.3g})" if len(d) else None)
+        _mark_flow_failure(ax, gd[(gd["seed"] == seed) & (gd["lr_fraction"] == f)], palette[f])
+    if len(ref):
+        ax.plot(ref["t"], ref["train_loss"], color="black", linewidth=1.5, linestyle="--", label="gradient flow (RK45)")
+        L0, lam0 = ref["train_loss"].iloc[0], ref["lambda0"].iloc[0]
+        ax.plot(ref["t"], L0 * np.exp(-lam0 * ref["t"]), color="grey", linewidth=1, linestyle=":", label=f"e^(−λ0 t)·L(0), λ0 = {lam0:.3g}")
+    ax.set(yscale="log", xlabel="continuous time t = kη", ylabel=LABELS["train_loss"])
+    ax.legend(fontsize="x-small")
+    ax.set_title(f"loss against time (seed {seed})", fontsize="medium")
+
+    ax = axes[0, 1]
+    if len(ref):
+        lgf_t, lgf = ref["t"].to_numpy(), np.log(ref["train_loss"].to_numpy())
+        for f in fracs:
+            d = fits.good_rows(gd[(gd["seed"] == seed) & (gd["lr_fraction"] == f)])
+            d = d[(d["t"] > 0) & (d["t"] <= lgf_t.max() * (1 + 1e-12))]
+            dev = np.abs(np.log(d["train_loss"].to_numpy()) - np.interp(d["t"], lgf_t, lgf))
+            ax.plot(d["t"], dev, color=palette[f], linewidth=1.2, label=f"η = {f:g}·2/λ_max")
+    ax.set(yscale="log", xlabel="continuous time t = kη", ylabel="|ln L_GD(t) − ln L_GF(t)|")
+    ax.legend(fontsize="x-small")
+    ax.set_title(f"distance of GD from gradient flow (seed {seed})", fontsize="medium")
+
+    ax = axes[0, 2]
+    dev = fits.gd_gf_deviation(df)
+    ok = dev[np.isfinite(dev["deviation"])]
+    fit = fits.loglog_slope(ok["lr"], ok["deviation"])
+    for s, d in ok.groupby("seed"):
+        ax.plot(d["lr"], d["deviation"], "o-", linewidth=1, markersize=5, label=f"seed {s}")
+    _fit_line(ax, ok["lr"], fit, color="black", linewidth=1, linestyle="--", label=f"fit ∝ η^p, {_fit_label(fit, 'p')}")
+    ax.set(xscale="log", yscale="log", xlabel="step size η", ylabel="max_t |ln L_GD − ln L_GF|")
+    _plain_log_ticks(ax)
+    ax.legend(fontsize="x-small")
+    ax.set_title("GD → GF as η → 0 (Euler: p = 1)", fontsize="medium")
+    fig.suptitle(f"GD against gradient flow: N = {int(df['N'].iloc[0])}, m = {_one(df, 'm')}, γ = {_one(df, 'gamma')}, "
+                 f"{df['seed'].nunique()} seeds{_stopped_note(df, 'no comparison')}")
+    return fig
+
+
+def _mark_flow_failure(ax, d, color):
+    fail = d[d["failure"] == True]  # noqa: E712
+    for _, r in fail.iterrows():
+        ax.axvline(r["step"] * r["lr"], color=color, linestyle=":", linewidth=1)
+
+
+# --------------------------------------------------------------------------------------
+# layers
+# --------------------------------------------------------------------------------------
+SUBSET_NAMES = {"A+W+u+v": "all layers", "A": "A only", "u+v": "u, v only"}
+
+
+def plot_layers(df: pd.DataFrame) -> Figure:
+    """Loss curves per trained subset at three widths; λ_min of each Gram block at
+    initialisation against m; the fitted rate and λ_min(H(0)) over the trained blocks per subset."""
+    d = df.copy()
+    N = int(d["N"].iloc[0])
+    subsets = list(dict.fromkeys(d["trainable"]))
+    d["level"] = d["trainable"].map(lambda t: SUBSET_NAMES.get(t, t))
+    order = [SUBSET_NAMES.get(t, t) for t in subsets]
+    palette = dict(zip(order, sns.color_palette("deep", len(order))))
+    widths = sorted(d["m"].unique())
+    show = sorted({widths[0], widths[len(widths) // 2], widths[-1]})
+    fig, axes = _figure(2, 3, width=4.4, height=3.6)
+    for ax, m in zip(axes[0], show):
+        dm = d[d["m"] == m]
+        _lines(ax, dm, "train_loss", order, palette, log=True, legend=ax is axes[0, 0])
+        for _, r in dm[dm["failure"].astype(bool)].iterrows():  # × where a run stopped, at its last good loss
+            last = dm[(dm["run_id"] == r["run_id"]) & ~dm["failure"].astype(bool)]["train_loss"]
+            if len(last):
+                ax.scatter(r["step"], last.iloc[-1], marker="x", s=40, color=palette[r["level"]], zorder=5)
+        runs_m = dm.drop_duplicates("run_id")
+        bad = runs_m[runs_m["status"] != "completed"].groupby("level").size()
+        note = "; ".join(f"{k}: {v}/{int((runs_m['level'] == k).sum())} stopped" for k, v in bad.items())
+        reasons = "ρ(A) ≥ 1" if dm["reason"].fillna("").str.contains("rho").any() else "solve failed"
+        ax.set_title(f"m = {m} (m/N = {m / N:g})" + (f"\n× = stopped ({reasons}): {note}" if note else ""), fontsize="medium")
+        if ax is axes[0, 0]:
+            ax.legend(fontsize="x-small", title="trained blocks")
+    for ax in axes[0, len(show):]:
+        ax.set_visible(False)
+    init = fits.good_rows(d[d["step"] == 0]).drop_duplicates(["m", "seed"])
+    lam0 = float(d["lambda0"].iloc[0])
+    ax = axes[1, 0]
+    for block, color in zip("AWuv", sns.color_palette("colorblind", 4)):
+        # a block of rank < N (H^u, H^v at m < N) has λ_min = 0 up to rounding: left off the log axis
+        lam = init[f"lambda_min_H{block}"].where(init[f"lambda_min_H{block}"] > 1e-10 * init["lambda_max_H"])
+        g = lam.groupby(init["m"])
+        ax.plot(g.mean().index, g.mean().values, "o-", color=color, label=f"H^{block}")
+        ax.fill_between(g.min().index, g.min().values, g.max().values, color=color, alpha=0.2)
+    ax.text(0.02, 0.02, "missing points: λ_min ≈ 0 (H^u, H^v have rank ≤ m < N)", transform=ax.transAxes,
+            fontsize="x-small", color="grey")
+    ax.axhline(lam0, color="black", linewidth=1)
+    ax.axhline(lam0 / 2, color="black", linewidth=1, linestyle=":")
+    ax.text(0.99, lam0, "λ0", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize="small")
+    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="λ_min of the block at k = 0")
+    _loglog_ticks(ax, widths)
+    ax.legend(fontsize="x-small")
+    ax.set_title("Gram blocks at initialisation (mean, min–max)", fontsize="medium")
+    runs = fits.per_run(d)
+    ax = axes[1, 1]
+    for t in subsets:
+        r = runs[(runs["trainable"] == t) & (runs["status"] == "completed")]
+        g = r.groupby("m")["rate"]
+        name = SUBSET_NAMES.get(t, t)
+        ax.plot(g.mean().index, g.mean().values, "o-", color=palette[name], label=name)
+    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="fitted rate of ln L per step")
+    _loglog_ticks(ax, widths)
+    ax.legend(fontsize="x-small", title="completed runs")
+    ax.set_title("linear rate, last half of training (mean over seeds)", fontsize="medium")
+    ax = axes[1, 2]
+    first = fits.good_rows(d[d["step"] == 0])
+    for t in subsets:
+        r = first[first["trainable"] == t]
+        g = r.groupby("m")
+        name = SUBSET_NAMES.get(t, t)
+        ax.plot(g["lambda_min_H"].mean().index, (g["lambda_min_H"].mean() * g["lr"].mean()).values, "o-", color=palette[name], label=name)
+    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="η·λ_min(H(0)), trained blocks")
+    _loglog_ticks(ax, widths)
+    ax.set_title("predicted rate η·λ_min(H(0)) per subset", fontsize="medium")
+    fig.suptitle(f"Which layers drive convergence: N = {N}, d = {int(d['d'].iloc[0])}, γ = {_one(d, 'gamma')}, "
+                 f"{d['seed'].nunique()} seeds, η = ½·2/λ_max(H(0)) of the trained blocks{_stopped_note(d, 'left out of the rates')}")
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# kernel
+# --------------------------------------------------------------------------------------
+def plot_kernel(df: pd.DataFrame) -> Figure:
+    """‖ΦΦᵀ − G∞‖ and ‖ZZᵀ − K∞‖ at initialisation against m, in the spectral norm and as
+    Frobenius/N, log–log, with fitted slopes and the m^(−1/2) reference."""
+    ok = df[(df["status"] == "completed") & np.isfinite(df["error"])]
+    slopes = fits.kernel_slopes(df)
+    fig, axes = _figure(1, 2, width=5.0, height=4.0)
+    names = {"PhiPhi-Ginf": ("‖ΦᵀΦ − G∞‖", "C0"), "ZZ-Kinf": ("‖ZᵀZ − K∞‖", "C3")}
+    for ax, norm in zip(axes[0], ("spectral", "frobenius/N")):
+        for q, (label, color) in names.items():
+            d = ok[(ok["quantity"] == q) & (ok["norm"] == norm)]
+            if d.empty:
+                continue
+            g = d.groupby("m")["error"]
+            ax.scatter(d["m"], d["error"], s=10, color=color, alpha=0.4)
+            ax.plot(g.mean().index, g.mean().values, "o", color=color, markerfacecolor="none")
+            s = slopes[(slopes["quantity"] == q) & (slopes["norm"] == norm)].iloc[0].to_dict()
+            _fit_line(ax, d["m"], s, color=color, linewidth=1.2, label=f"{label}: {_fit_label(s)}")
+        ms = np.array(sorted(ok["m"].unique()), dtype=float)
+        if len(ms):
+            top = ok[(ok["norm"] == norm) & (ok["m"] == ms[0])]["error"].mean()
+            ax.plot(ms, top * (ms / ms[0]) ** -0.5, color="grey", linestyle="--", linewidth=1, label="slope −1/2")
+        ax.set(xscale="log", yscale="log", xlabel="width m [neurons]",
+               ylabel="spectral norm ‖·‖₂ of the N×N difference" if norm == "spectral" else "‖·‖_F / N (rms entry error)")
+        if len(ms):
+            _loglog_ticks(ax, ms)
+        ax.legend(fontsize="x-small", loc="lower left")
+        ax.set_title(f"{norm} norm (dots: seeds, circles: mean; 95% CI)", fontsize="medium")
+    fig.suptitle(f"Finite width against infinite width at initialisation: N = {int(df['N'].iloc[0])}, d = {int(df['d'].iloc[0])}, "
+                 f"γ = {_one(df, 'gamma')}, {df['seed'].nunique()} seeds{_stopped_note(df)}")
+    return fig
+
+
+def plot_digits(df: pd.DataFrame) -> Figure:
+    """The width figure on real images (one 2×2 block per data set)."""
+    fig = plot_width(df)
+    fig.suptitle(f"Handwritten digits, width sweep: train/test loss, ρ(A(k)), weight movement (GD, lr = {df['lr_config'].iloc[0]})")
+    return fig
+
+
+#: experiment id → plot function.
+PLOTTERS = {
+    "width": plot_width, "gamma": plot_gamma, "linear-width": plot_linear_width, "gram": plot_gram,
+    "lazy": plot_lazy, "flow": plot_flow, "layers": plot_layers, "kernel": plot_kernel, "digits": plot_digits,
+}
+
+
+def plot_experiment(name: str, df: pd.DataFrame) -> Figure:
+    """The figure of experiment ``name`` from its aggregated table."""
+    if name not in PLOTTERS:
+        raise ValueError(f"no plot function for experiment {name!r}; known: {sorted(PLOTTERS)}")
+    return PLOTTERS[name](df)

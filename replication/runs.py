@@ -1,0 +1,306 @@
+"""The expansion of a configuration's experiments into runs: the run tables of the workflow.
+
+The run table maps every gradient-descent experiment in the config to rows, one per
+(experiment, data set, swept value, seed), each with a unique file-name-safe ``run_id`` and
+every parameter the generic ``train`` rule needs.  Adding an experiment means adding a
+schema block, an expansion function registered in :data:`EXPANDERS` and a plot function
+(docs/development.md).
+
+A *job* (one row of :func:`run_table`, one ``train`` job, one CSV) runs up to
+``seeds_per_job`` seeds of the same parameters one after the other (``seeds``, ``run_ids``),
+which saves the interpreter and import start-up per seed when runs are small.  Expanders
+yield one row per seed (:func:`run_rows`); :func:`batch_seeds` groups them.  The non-GD
+computations have tables of the same shape: :func:`kernel_table` (finite-width Gram matrices
+against K∞/G∞) and :func:`gf_table` (gradient-flow ODE solves of ``flow``).  Rows hold run
+parameters only; scheduler requests are computed from them by the rules
+(:func:`replication.cost.request`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .datasets import input_dim
+from .errors import ConfigError, json_path
+from implicit.training import AUTO_LR_FRACTION
+
+
+#: data-set names: they become file names and wildcards, so no "/", "..", spaces or shell syntax.
+NAME_RE = r"[a-z0-9][a-z0-9-]{0,39}"
+#: run ids: NAME_RE plus "_"-separated "<key><value>" parts (see :func:`make_run_id`).
+RUN_ID_RE = r"[a-z0-9][A-Za-z0-9._+-]{0,159}"
+#: training settings: ``training`` holds the defaults, an experiment block may override any.
+TRAINING_KEYS = ("lr", "steps", "tol", "max_iter", "record_every", "method", "trainable", "threads")
+
+
+def make_run_id(dataset: str, **parts) -> str:
+    """"<dataset>_<key><value>_..." e.g. ``sphere-linear_m64_g0.1_s0``."""
+    def fmt(v):
+        if isinstance(v, (list, tuple)):
+            return "".join(map(str, v))
+        return format(v, "g") if isinstance(v, float) else str(v)
+
+    run_id = "_".join([dataset] + [f"{k}{fmt(v)}" for k, v in parts.items()])
+    if not re.fullmatch(RUN_ID_RE, run_id):
+        raise ConfigError(f"run id {run_id!r} is not file-name safe (pattern {RUN_ID_RE})")
+    return run_id
+
+
+def _settings(config, block) -> dict:
+    return {k: block.get(k, config["training"][k]) for k in TRAINING_KEYS}
+
+
+#: analysis settings of an experiment block (not run parameters): the aggregation rule writes
+#: them as columns of results/<experiment>.csv, so that the figure reads them from its CSV.
+
+
+ANALYSIS_KEYS = {"linear-width": ("target", "min_fraction")}
+
+
+def analysis_settings(config, experiment) -> dict:
+    block = config.get("experiments", {}).get(experiment, {})
+    return {k: block[k] for k in ANALYSIS_KEYS.get(experiment, ()) if k in block}
+
+
+def _row(config, experiment, dataset, m, gamma, seed, settings, **extra) -> dict:
+    ds = all_datasets(config)[dataset]
+    d = input_dim(ds)
+    trainable = "+".join(b for b in "AWuv" if b in settings["trainable"])
+    row = {
+        "experiment": experiment, "dataset": dataset, "N": ds["n_train"], "n_test": ds["n_test"],
+        "d": d, "m": m, "gamma": gamma, "seed": seed, **settings, "trainable": trainable,
+        "lr_fraction": AUTO_LR_FRACTION if settings["lr"] == "auto" else None,
+        "track_gram": False, "max_rho": 1.0, **extra,
+    }
+    return row
+
+
+def expand_width(config, name, block) -> list[dict]:
+    """One run per (data set, width m, seed) at the block's γ."""
+    s = _settings(config, block)
+    return [
+        _row(config, name, ds, m, block["gamma"], seed, s, run_id=make_run_id(ds, m=m, g=float(block["gamma"]), s=seed))
+        for ds in block["datasets"] for m in block["widths"] for seed in block["seeds"]
+    ]
+
+
+def expand_gamma(config, name, block) -> list[dict]:
+    """One run per (data set, γ, seed) at width m; ρ is not capped so only a failing solve stops a run."""
+    s = _settings(config, block)
+    return [
+        _row(config, name, ds, block["m"], g, seed, s, max_rho=math.inf,
+             run_id=make_run_id(ds, m=block["m"], g=float(g), s=seed))
+        for ds in block["datasets"] for g in block["gammas"] for seed in block["seeds"]
+    ]
+
+
+def expand_gram(config, name, block) -> list[dict]:
+    """The width runs with the Gram matrix's extreme eigenvalues recorded at every recorded step."""
+    return [row | {"track_gram": True} for row in expand_width(config, name, block)]
+
+
+def expand_layers(config, name, block) -> list[dict]:
+    """One run per (data set, trained subset, width m, seed), Gram blocks recorded; ids "_t<subset>"."""
+    rows = []
+    for subset in block["subsets"]:
+        s = _settings(config, block) | {"trainable": subset}
+        tag = "".join(b for b in "AWuv" if b in subset)
+        rows += [
+            _row(config, name, ds, m, block["gamma"], seed, s, track_gram=True,
+                 run_id=make_run_id(ds, m=m, g=float(block["gamma"]), t=tag, s=seed))
+            for ds in block["datasets"] for m in block["widths"] for seed in block["seeds"]
+        ]
+    return rows
+
+
+def expand_linear_width(config, name, block) -> list[dict]:
+    """One run per (template data set, N, m/N, seed) on the derived data set "<template>-n<N>"
+    (the template with n_train = N; :func:`derived_datasets`), m = (m/N)·N."""
+    s = _settings(config, block)
+    return [
+        _row(config, name, derived_name(config, tpl, N), round(r * N), block["gamma"], seed, s,
+             run_id=make_run_id(derived_name(config, tpl, N), m=round(r * N), g=float(block["gamma"]), s=seed))
+        for tpl in block["datasets"] for N in block["n_train"] for r in block["ratios"] for seed in block["seeds"]
+    ]
+
+
+def flow_steps(block, fraction) -> int:
+    """Steps and record interval of the step size ``fraction`` scale by (largest fraction)/fraction,
+    so that every step size covers the same times t = kη."""
+    return round(max(block["lr_fractions"]) / fraction)
+
+
+def expand_flow(config, name, block) -> list[dict]:
+    """GD part of ``flow``: one run per (data set, step-size fraction f, seed) with
+    η = f·2/λ_max(H(0)); the smaller steps run proportionally longer (:func:`flow_steps`)."""
+    s = _settings(config, block) | {"lr": "auto"}
+    rows = []
+    for f in block["lr_fractions"]:
+        k = flow_steps(block, f)
+        sf = s | {"steps": s["steps"] * k, "record_every": s["record_every"] * k}
+        rows += [
+            _row(config, name, ds, block["m"], block["gamma"], seed, sf, lr_fraction=float(f),
+                 run_id=make_run_id(ds, m=block["m"], g=float(block["gamma"]), f=float(f), s=seed))
+            for ds in block["datasets"] for seed in block["seeds"]
+        ]
+    return rows
+
+
+#: experiment id -> expansion function (config, name, block) -> rows; all run by the generic train rule.
+#: (``digits`` and ``lazy`` are width sweeps; ``kernel`` and the ODE part of ``flow`` are not GD:
+
+
+#: see :func:`kernel_table` and :func:`gf_table`.)
+EXPANDERS = {
+    "width": expand_width, "gamma": expand_gamma, "linear-width": expand_linear_width, "gram": expand_gram,
+    "lazy": expand_width, "flow": expand_flow, "layers": expand_layers, "digits": expand_width,
+}
+#: experiments that are not (only) gradient descent: their own rules make their run CSVs
+OTHER_EXPERIMENTS = ("kernel",)
+
+
+def enabled_experiments(config) -> list[str]:
+    return [e for e, b in config.get("experiments", {}).items() if b.get("enabled", True)]
+
+
+def run_rows(config) -> list[dict]:
+    """Every GD run of the enabled experiments, one row per seed (``seed``, ``run_id``)."""
+    rows = []
+    for exp in enabled_experiments(config):
+        if exp in EXPANDERS:
+            rows += EXPANDERS[exp](config, exp, config["experiments"][exp])
+    return rows
+
+
+def seeds_per_job(config, experiment) -> int:
+    """Seeds one job runs (the experiment's ``seeds_per_job``, else ``training.seeds_per_job``, else 1)."""
+    block = config.get("experiments", {}).get(experiment, {})
+    return int(block.get("seeds_per_job", config.get("training", {}).get("seeds_per_job", 1)))
+
+
+#: row fields that differ between the seeds of one job
+PER_SEED = ("seed", "run_id")
+
+
+def batch_seeds(rows, per_job: int) -> list[dict]:
+    """Group per-seed rows that differ only in ``seed``/``run_id`` into jobs of at most
+    ``per_job`` seeds (in the order given).  A job row has ``seeds`` and ``run_ids`` (aligned)
+    instead of ``seed``, and ``run_id`` = the seeds' common id with "_s<seed>+<seed>..."."""
+    groups = {}
+    for row in rows:
+        key = repr(sorted((k, v) for k, v in row.items() if k not in PER_SEED))
+        groups.setdefault(key, []).append(row)
+    jobs = []
+    for group in groups.values():
+        for i in range(0, len(group), per_job):
+            chunk = group[i:i + per_job]
+            head, tail = chunk[0]["run_id"].rsplit("_s", 1)
+            if tail != str(chunk[0]["seed"]):
+                raise ConfigError(f"run id {chunk[0]['run_id']!r} does not end in _s<seed>")
+            job = {k: v for k, v in chunk[0].items() if k not in PER_SEED}
+            job.update(seeds=[r["seed"] for r in chunk], run_ids=[r["run_id"] for r in chunk],
+                       run_id=head + "_s" + "+".join(str(r["seed"]) for r in chunk))
+            jobs.append(job)
+    return jobs
+
+
+def _table(rows_by_experiment, config) -> dict[tuple[str, str], dict]:
+    table = {}
+    for exp, rows in rows_by_experiment.items():
+        for row in batch_seeds(rows, seeds_per_job(config, exp)):
+            key = (exp, row["run_id"])
+            if key in table:
+                raise ConfigError(f"{json_path('$.experiments', exp)}: two runs share the id {row['run_id']!r}")
+            table[key] = row
+    return table
+
+
+def run_table(config) -> dict[tuple[str, str], dict]:
+    """{(experiment, run_id): job row} over the enabled GD experiments (one ``train`` job each,
+    its seeds batched by :func:`batch_seeds`); job ids are unique per experiment."""
+    by_exp = {}
+    for row in run_rows(config):
+        by_exp.setdefault(row["experiment"], []).append(row)
+    return _table(by_exp, config)
+
+
+def _solver(config, block) -> dict:
+    s = _settings(config, block)
+    return {k: s[k] for k in ("tol", "max_iter", "method", "threads")}
+
+
+def kernel_table(config) -> dict[str, dict]:
+    """{run_id: job row} of the ``kernel`` experiment: per (data set, width m) the seeds whose
+    ΦᵀΦ and ZᵀZ at initialisation are compared with G∞ and K∞ (rule ``kernel_errors``)."""
+    if "kernel" not in enabled_experiments(config):
+        return {}
+    block = config["experiments"]["kernel"]
+    rows = []
+    for ds in block["datasets"]:
+        entry = all_datasets(config)[ds]
+        d = input_dim(entry)
+        for m in block["widths"]:
+            for seed in block["seeds"]:
+                row = {"experiment": "kernel", "dataset": ds, "N": entry["n_train"], "d": d, "m": m,
+                       "gamma": block["gamma"], "seed": seed, **_solver(config, block),
+                       "run_id": make_run_id(ds, m=m, g=float(block["gamma"]), s=seed)}
+                rows.append(row)
+    return {r["run_id"]: r for r in _table({"kernel": rows}, config).values()}
+
+
+def kernel_limits(config) -> list[tuple[str, float]]:
+    """(data set, γ) pairs whose infinite-width kernels K∞, G∞ the kernel experiment needs."""
+    return sorted({(r["dataset"], r["gamma"]) for r in kernel_table(config).values()})
+
+
+def gf_table(config) -> dict[str, dict]:
+    """{run_id: job row} of the gradient-flow ODE solves of ``flow`` (rule ``gradient_flow``):
+    per (data set, seed) the same θ(0) as the GD runs, integrated to the time the GD runs reach,
+    t_max = steps · η_max with η_max = f_max·2/λ_max(H(0)), reported at the GD record times."""
+    if "flow" not in enabled_experiments(config):
+        return {}
+    block = config["experiments"]["flow"]
+    s = _settings(config, block)
+    trainable = "+".join(b for b in "AWuv" if b in s["trainable"])
+    rows = []
+    for ds in block["datasets"]:
+        entry = all_datasets(config)[ds]
+        d = input_dim(entry)
+        for seed in block["seeds"]:
+            row = {"experiment": "flow", "dataset": ds, "N": entry["n_train"], "n_test": entry["n_test"], "d": d,
+                   "m": block["m"], "gamma": block["gamma"], "seed": seed, "trainable": trainable,
+                   "lr_fraction": float(max(block["lr_fractions"])), "steps": s["steps"],
+                   "record_every": s["record_every"], "rtol": block["gf_rtol"], "atol": block["gf_atol"],
+                   **_solver(config, block), "run_id": make_run_id(ds, m=block["m"], g=float(block["gamma"]), gf="", s=seed)}
+            rows.append(row)
+    return {r["run_id"]: r for r in _table({"flow": rows}, config).values()}
+
+# --------------------------------------------------------------------------------------
+
+
+def derived_name(config, template: str, N: int) -> str:
+    """"<template>-n<N>", or the template's own name when its n_train is N."""
+    return template if config["datasets"][template]["n_train"] == N else f"{template}-n{N}"
+
+
+def derived_datasets(config) -> dict[str, dict]:
+    """{name: entry} of the data sets the enabled experiments derive: for ``linear-width``, each
+    template of its ``datasets`` with n_train = N for every N of ``n_train`` (same kind, d, seed
+    and parameters, so the draws are nested: the first N points are shared)."""
+    out = {}
+    block = config.get("experiments", {}).get("linear-width")
+    if block and block.get("enabled", True):
+        for tpl in block.get("datasets", []):
+            if tpl not in config.get("datasets", {}):
+                continue
+            for N in block.get("n_train", []):
+                name = derived_name(config, tpl, N)
+                if name not in config["datasets"]:
+                    out[name] = {**config["datasets"][tpl], "n_train": N}
+    return out
+
+
+def all_datasets(config) -> dict[str, dict]:
+    """The configured data sets and the derived ones (:func:`derived_datasets`)."""
+    return {**config.get("datasets", {}), **derived_datasets(config)}

@@ -1,0 +1,241 @@
+"""Bad configurations are refused before any job runs, naming the key, the value and the range.
+
+Table-driven on the validation function the Snakefile calls (fast); tests/test_workflow.py
+runs a subset through `snakemake -n` to check the exit code and the printed message.
+"""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from replication import config as cfg, cost, runs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+TEST_CONFIG = ROOT / "workflow" / "config" / "test.yaml"
+
+
+def base():
+    return yaml.safe_load(TEST_CONFIG.read_text())
+
+
+def setpath(config, path, value):
+    """Set config[path] where path is "a.b.c" (creating nothing); value DELETE removes the key."""
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+DELETE = object()
+
+# (case id, dotted key, bad value, strings the message must contain)
+BAD = [
+    ("n_train-zero", "datasets.tiny.n_train", 0, ["$.datasets.tiny.n_train", "0 is less than the minimum of 1"]),
+    ("n_test-negative", "datasets.tiny.n_test", -1, ["$.datasets.tiny.n_test", "-1"]),
+    ("d-zero", "datasets.tiny.d", 0, ["$.datasets.tiny.d", "minimum of 1"]),
+    ("d-one", "datasets.tiny.d", 1, ["$.datasets.tiny.d", "d ≥ 2"]),
+    ("d-digits", "datasets.tiny-digits.d", 16, ["$.datasets['tiny-digits'].d", "64"]),
+    ("kind-unknown", "datasets.tiny.kind", "mnist", ["$.datasets.tiny.kind", "'mnist'"]),
+    ("noise-range", "datasets.tiny.noise", 2.0, ["$.datasets.tiny.noise", "2.0", "maximum of 1"]),
+    ("param-wrong-kind", "datasets.tiny.teacher_width", 3, ["$.datasets.tiny.teacher_width", "sphere-linear"]),
+    ("data-seed-negative", "datasets.tiny.seed", -3, ["$.datasets.tiny.seed", "-3"]),
+    ("width-zero", "experiments.width.widths", [0, 8], ["$.experiments.width.widths[0]", "0 is less than the minimum of 1"]),
+    ("width-float", "experiments.width.widths", [8.5], ["$.experiments.width.widths[0]", "8.5"]),
+    ("gamma-zero", "experiments.width.gamma", 0, ["$.experiments.width.gamma", "0 is less than or equal to the minimum of 0"]),
+    ("gamma-negative", "experiments.width.gamma", -0.1, ["$.experiments.width.gamma", "-0.1"]),
+    ("gamma-half", "experiments.width.gamma", 0.5, ["$.experiments.width.gamma", "0.5", "ρ(A)", "well-posed"]),
+    ("gamma-ill-posed", "experiments.width.gamma", 0.7, ["$.experiments.width.gamma", "0.7", "ρ(A)", "'gamma' experiment"]),
+    ("gammas-zero", "experiments.gamma.gammas", [0.1, 0], ["$.experiments.gamma.gammas[1]", "minimum of 0"]),
+    ("m-zero", "experiments.gamma.m", 0, ["$.experiments.gamma.m", "0 is less than the minimum of 1"]),
+    ("lr-word", "training.lr", "fast", ["$.training.lr", "'fast'", "auto"]),
+    ("lr-zero", "training.lr", 0, ["$.training.lr", "0", "auto"]),
+    ("lr-negative-override", "experiments.width.lr", -1e-3, ["$.experiments.width.lr", "-0.001"]),
+    ("steps-zero", "training.steps", 0, ["$.training.steps", "0 is less than the minimum of 1"]),
+    ("steps-float", "training.steps", 2.5, ["$.training.steps", "2.5 is not of type 'integer'"]),
+    ("steps-override-zero", "experiments.width.steps", 0, ["$.experiments.width.steps", "minimum of 1"]),
+    ("tol-one", "training.tol", 1.0, ["$.training.tol", "1.0 is greater than or equal to the maximum of 1"]),
+    ("tol-zero", "training.tol", 0.0, ["$.training.tol", "0.0 is less than or equal to the minimum of 0"]),
+    ("max-iter-zero", "training.max_iter", 0, ["$.training.max_iter", "minimum of 1"]),
+    ("threads-zero", "training.threads", 0, ["$.training.threads", "minimum of 1"]),
+    ("trainable-unknown", "training.trainable", ["A", "B"], ["$.training.trainable[1]", "'B'"]),
+    ("trainable-empty", "training.trainable", [], ["$.training.trainable", "[]"]),
+    ("method-unknown", "training.method", "newton", ["$.training.method", "'newton'"]),
+    ("seed-negative", "experiments.width.seeds", [-1], ["$.experiments.width.seeds[0]", "-1"]),
+    ("seed-text", "experiments.width.seeds", ["a"], ["$.experiments.width.seeds[0]", "'a'"]),
+    ("seeds-empty", "experiments.width.seeds", [], ["$.experiments.width.seeds", "[]"]),
+    ("experiment-unknown", "experiments.wdith", {"datasets": ["tiny"], "seeds": [0]}, ["$.experiments", "'wdith'"]),
+    ("experiment-typo-key", "experiments.width.gama", 0.1, ["$.experiments.width", "'gama'"]),
+    ("dataset-undefined", "experiments.width.datasets", ["nope"], ["$.experiments.width.datasets[0]", "'nope'"]),
+    ("training-missing", "training", DELETE, ["$", "'training' is a required property"]),
+    ("name-traversal", "new-dataset:../x", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'../x'", "does not match"]),
+    ("name-shell", "new-dataset:x;rm -rf ~", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'x;rm -rf ~'", "does not match"]),
+    ("name-upper", "new-dataset:Tiny", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'Tiny'"]),
+    ("width-zero", "experiments.width.widths", [0, 8], ["$.experiments.width.widths[0]", "0"]),
+    ("lazy-width-zero", "experiments.lazy.widths", [0], ["$.experiments.lazy.widths[0]", "0"]),
+    # linear-width: m = ratio·N must be a whole number; the target a relative loss in (0, 1)
+    ("lw-ratio-fraction", "experiments.linear-width.ratios", [0.3, 1], ["$.experiments['linear-width'].ratios[0]", "0.3·4 = 1.2", "whole number"]),
+    ("lw-target-one", "experiments.linear-width.target", 1.0, ["$.experiments['linear-width'].target", "1.0"]),
+    ("lw-fraction-zero", "experiments.linear-width.min_fraction", 0, ["$.experiments['linear-width'].min_fraction", "0"]),
+    ("lw-no-n-train", "experiments.linear-width.n_train", DELETE, ["$.experiments['linear-width']", "'n_train' is a required property"]),
+    ("lw-gamma-ill-posed", "experiments.linear-width.gamma", 0.6, ["$.experiments['linear-width'].gamma", "well-posedness"]),
+    # flow: step sizes as fractions of the stable range, dividing the largest a whole number of times
+    ("flow-fraction-one", "experiments.flow.lr_fractions", [1.0, 0.5], ["$.experiments.flow.lr_fractions[0]", "1.0"]),
+    ("flow-fraction-ratio", "experiments.flow.lr_fractions", [0.5, 0.3], ["$.experiments.flow.lr_fractions[1]", "whole number"]),
+    ("flow-lr-set", "experiments.flow.lr", 0.01, ["$.experiments.flow.lr", "lr_fractions"]),
+    ("flow-rtol", "experiments.flow.gf_rtol", 0, ["$.experiments.flow.gf_rtol", "0"]),
+    ("layers-subset-unknown", "experiments.layers.subsets", [["A", "Q"]], ["$.experiments.layers.subsets[0][1]", "'Q'"]),
+    ("layers-subset-empty", "experiments.layers.subsets", [[]], ["$.experiments.layers.subsets[0]", "[]"]),
+    ("kernel-dataset-undefined", "experiments.kernel.datasets", ["nope"], ["$.experiments.kernel.datasets[0]", "'nope'"]),
+    ("seeds-per-job-zero", "training.seeds_per_job", 0, ["$.training.seeds_per_job", "minimum of 1"]),
+    # claims thresholds
+    ("claims-unknown-group", "claims.speed", {"max": 1}, ["$.claims", "'speed'"]),
+    ("claims-missing-key", "claims.lazy", {}, ["$.claims.lazy", "'max_slope' is a required property"]),
+    ("claims-r2-range", "claims.linear_rate.min_r2", 1.5, ["$.claims.linear_rate.min_r2", "1.5"]),
+    ("claims-norm", "claims.kernel.norm", "nuclear", ["$.claims.kernel.norm", "'nuclear'"]),
+]
+
+
+def mutate(key, value):
+    config = base()
+    if key.startswith("new-dataset:"):
+        config["datasets"][key.split(":", 1)[1]] = value  # the name may hold dots and slashes
+        return config
+    return setpath(config, key, value)
+
+
+@pytest.mark.parametrize("key,value,expected", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_config_is_refused_naming_the_key(key, value, expected):
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(mutate(key, value), SCHEMA)
+    for text in expected:
+        assert text in str(err.value)
+
+
+def test_table_has_enough_cases():
+    assert len(BAD) >= 15
+
+
+@pytest.mark.parametrize("name", ["default", "paper", "test"])
+def test_shipped_configs_are_valid(name):
+    cfg.validate(yaml.safe_load((ROOT / "workflow" / "config" / f"{name}.yaml").read_text()), SCHEMA)
+
+
+def test_width_one_and_ratio_width_one_are_accepted():
+    """The engine runs any m ≥ 1 (tests/engine/test_training.py trains m = 1): the config allows it."""
+    config = setpath(base(), "experiments.width.widths", [1, 8])
+    config["experiments"]["linear-width"]["ratios"] = [0.25, 1]  # m = 0.25·4 = 1
+    cfg.validate(config, SCHEMA)
+    assert 1 in {r["m"] for (e, _), r in runs.run_table(config).items() if e in ("width", "linear-width")}
+
+
+def test_ill_posed_gamma_allowed_in_gamma_experiment():
+    config = setpath(base(), "experiments.gamma.gammas", [0.1, 0.5, 0.8, 3.0])
+    cfg.validate(config, SCHEMA)
+    rows = [r for (e, _), r in runs.run_table(config).items() if e == "gamma"]
+    assert {r["gamma"] for r in rows} == {0.1, 0.5, 0.8, 3.0}
+    assert all(r["max_rho"] == float("inf") for r in rows)
+
+
+def test_every_problem_is_listed():
+    config = setpath(setpath(base(), "training.steps", 0), "datasets.tiny.n_train", 0)
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(config, SCHEMA)
+    assert "$.training.steps" in str(err.value) and "$.datasets.tiny.n_train" in str(err.value)
+
+
+def test_run_table_rows():
+    config = base()
+    table = runs.run_table(config)
+    w = config["experiments"]["width"]
+    width_rows = [r for (e, _), r in table.items() if e == "width"]
+    assert len(width_rows) == len(w["widths"]) * len(w["seeds"]) * len(w["datasets"])  # seeds_per_job: 1
+    row = table[("width", "tiny_m8_g0.1_s0")]
+    assert row == row | {
+        "experiment": "width", "dataset": "tiny", "N": 12, "n_test": 8, "d": 5, "m": 8, "gamma": 0.1,
+        "seeds": [0], "run_ids": ["tiny_m8_g0.1_s0"], "lr": "auto", "lr_fraction": 0.5, "steps": 15,
+        "trainable": "A+W+u+v", "max_rho": 1.0,
+    }
+    assert "seed" not in row
+    # run parameters only: the scheduler requests are computed by the rules (cost.request)
+    assert not {"mem_mb", "runtime"} & set(row)
+    # overrides in an experiment block win over `training`
+    assert {r["steps"] for r in width_rows} == {15}
+    config["experiments"]["width"]["steps"] = 7
+    assert {r["steps"] for (e, _), r in runs.run_table(config).items() if e == "width"} == {7}
+
+
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "x;rm", "a b", "$(id)", "`id`", ""])
+def test_run_id_pattern_refuses_unsafe_names(run_id):
+    import re
+
+    assert not re.fullmatch(runs.RUN_ID_RE, run_id)
+    assert not re.fullmatch(runs.NAME_RE, run_id)
+
+
+def test_mem_estimate_grows_with_size():
+    def mem_mb(m, N, d):
+        return cost.request({"m": m, "N": N, "d": d, "steps": 1})["mem_mb"]
+
+    assert mem_mb(4000, 2000, 784) > mem_mb(128, 128, 16) >= 400
+
+
+def test_seeds_are_batched_into_jobs():
+    config = setpath(base(), "training.seeds_per_job", 2)
+    config["experiments"]["width"]["seeds"] = [0, 1, 2]
+    rows = [r for (e, _), r in runs.run_table(config).items() if e == "width" and r["m"] == 8]
+    assert [r["run_id"] for r in rows] == ["tiny_m8_g0.1_s0+1", "tiny_m8_g0.1_s2"]
+    assert [r["seeds"] for r in rows] == [[0, 1], [2]]
+    assert rows[0]["run_ids"] == ["tiny_m8_g0.1_s0", "tiny_m8_g0.1_s1"]
+    single = runs.run_table(setpath(base(), "training.seeds_per_job", 1))
+    per_seed = [r for r in runs.run_rows(config) if r["experiment"] == "width" and r["m"] == 8]
+    # requests add up: the job overhead once, the training once per seed
+    seconds = cost.estimate_row(rows[0])["seconds"]
+    assert seconds == pytest.approx(sum(cost.estimate_row(r)["seconds"] for r in per_seed[:2]) - cost.JOB_SECONDS)
+    assert ("width", "tiny_m8_g0.1_s0") in single
+
+
+def test_linear_width_derives_one_data_set_per_N():
+    config = base()
+    derived = runs.derived_datasets(config)
+    assert list(derived) == ["tiny-wide-n4"]  # N = 8 is the template itself
+    assert derived["tiny-wide-n4"] == config["datasets"]["tiny-wide"] | {"n_train": 4}
+    rows = [r for (e, _), r in runs.run_table(config).items() if e == "linear-width"]
+    assert sorted((r["N"], r["m"]) for r in rows) == [(4, 2), (4, 4), (4, 8), (8, 4), (8, 8), (8, 16)]
+    assert {r["dataset"] for r in rows} == {"tiny-wide", "tiny-wide-n4"}
+    assert "tiny-wide-n4" in runs.all_datasets(config)
+
+
+def test_flow_step_sizes_reach_the_same_time():
+    config = base()
+    rows = sorted((r for (e, _), r in runs.run_table(config).items() if e == "flow"), key=lambda r: r["lr_fraction"])
+    assert [(r["lr_fraction"], r["steps"], r["record_every"]) for r in rows] == [(0.25, 20, 4), (0.5, 10, 2)]
+    (gf,) = runs.gf_table(config).values()
+    assert gf["lr_fraction"] == 0.5 and gf["steps"] == 10 and gf["record_every"] == 2 and gf["run_ids"] == ["tiny_m16_g0.1_gf_s0"]
+
+
+def test_layers_and_kernel_tables():
+    config = base()
+    layers = [r for (e, _), r in runs.run_table(config).items() if e == "layers"]
+    assert sorted({r["trainable"] for r in layers}) == ["A", "A+W+u+v", "u+v"] and all(r["track_gram"] for r in layers)
+    assert "tiny_m8_g0.1_tA_s0" in {r["run_id"] for r in layers}
+    kernel = runs.kernel_table(config)
+    assert sorted(kernel) == ["tiny_m128_g0.1_s0+1", "tiny_m32_g0.1_s0+1", "tiny_m8_g0.1_s0+1"]
+    assert runs.kernel_limits(config) == [("tiny", 0.1)]
+
+
+def test_disabled_experiment_has_no_jobs():
+    config = base()
+    for exp in ("kernel", "flow", "linear-width"):
+        config["experiments"][exp]["enabled"] = False
+    cfg.validate(config, SCHEMA)
+    assert runs.kernel_table(config) == {} and runs.gf_table(config) == {}
+    assert runs.derived_datasets(config) == {}

@@ -1,0 +1,324 @@
+"""implicit.analysis on synthetic tables whose answers are known: fits, summaries, claims."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import t as student_t
+
+from replication import claims as cl, fits as an
+
+
+# --------------------------------------------------------------------------------------
+# fits
+# --------------------------------------------------------------------------------------
+def test_linear_fit_exact_line():
+    x = np.arange(10.0)
+    fit = an.linear_fit(x, 3.0 - 0.25 * x)
+    assert fit["slope"] == pytest.approx(-0.25) and fit["intercept"] == pytest.approx(3.0)
+    assert fit["r2"] == pytest.approx(1.0) and fit["n"] == 10
+    assert fit["low"] == pytest.approx(-0.25) and fit["high"] == pytest.approx(-0.25)
+
+
+def test_linear_fit_ci_is_t_based():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    y = np.array([0.1, 0.9, 2.2, 2.9])
+    fit = an.linear_fit(x, y)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (intercept + slope * x)
+    stderr = math.sqrt((resid**2).sum() / 2 / ((x - x.mean()) ** 2).sum())
+    half = student_t.ppf(0.975, 2) * stderr  # 4.30, not the normal 1.96
+    assert fit["slope"] == pytest.approx(slope)
+    assert fit["low"] == pytest.approx(slope - half) and fit["high"] == pytest.approx(slope + half)
+
+
+def test_linear_fit_ci_covers_the_true_slope_and_shrinks():
+    rng = np.random.default_rng(0)
+    widths, covered = [], 0
+    for n in (10, 100, 1000):
+        x = np.linspace(0, 1, n)
+        fit = an.linear_fit(x, 2.0 + 0.7 * x + 0.1 * rng.standard_normal(n))
+        covered += fit["low"] <= 0.7 <= fit["high"]
+        widths.append(fit["high"] - fit["low"])
+    assert covered == 3 and widths[0] > widths[1] > widths[2]
+
+
+def test_linear_fit_degenerate():
+    assert math.isnan(an.linear_fit([1.0], [2.0])["slope"])
+    assert math.isnan(an.linear_fit([1.0, 1.0], [2.0, 3.0])["slope"])  # no spread in x
+    two = an.linear_fit([0.0, 1.0], [0.0, 2.0])
+    assert two["slope"] == pytest.approx(2.0) and math.isnan(two["low"])  # no CI from 2 points
+    assert an.linear_fit([0, 1, 2, np.nan], [0, 1, 2, 5])["n"] == 3  # NaN pairs dropped
+
+
+def test_loglog_slope_of_a_power_law():
+    x = np.array([16, 32, 64, 128, 256.0])
+    fit = an.loglog_slope(x, 3.0 * x**-0.5)
+    assert fit["slope"] == pytest.approx(-0.5) and np.exp(fit["intercept"]) == pytest.approx(3.0)
+    assert an.loglog_slope([1, 2, 4, 8], [1, 0, 4, 8])["n"] == 3  # non-positive values dropped
+
+
+def test_linear_rate_of_an_exponential():
+    k = np.arange(0, 201, 10)
+    fit = an.linear_rate(k, 5.0 * np.exp(-0.03 * k))
+    assert fit["rate"] == pytest.approx(0.03) and fit["r2"] == pytest.approx(1.0)
+    assert fit["k_start"] == 100 and fit["k_end"] == 200 and fit["n"] == 11
+
+
+def test_linear_rate_uses_the_last_part():
+    k = np.arange(0, 401, 10)
+    L = np.exp(-0.2 * k) + 1e-3 * np.exp(-0.01 * k)  # fast mode first, then the slow one
+    assert an.linear_rate(k, L)["rate"] == pytest.approx(0.01, rel=1e-3)
+
+
+def test_linear_rate_stops_at_the_rounding_floor():
+    k = np.arange(0, 201, 5)
+    L = np.maximum(np.exp(-0.5 * k), 1e-30 * (1 + 0.5 * np.sin(k)))  # hits 1e-30 noise at k ≈ 138
+    fit = an.linear_rate(k, L)
+    assert fit["rate"] == pytest.approx(0.5) and fit["r2"] == pytest.approx(1.0)
+    assert fit["k_end"] < 100  # below 1e-20·L(0) nothing is used
+
+
+def test_linear_rate_nan_when_too_short_or_bad():
+    assert math.isnan(an.linear_rate([0, 1], [1.0, 0.5])["rate"])
+    assert math.isnan(an.linear_rate([0, 1, 2], [np.nan, 0.5, 0.2])["rate"])
+    assert math.isnan(an.linear_rate([], [])["rate"])
+
+
+def test_theory_rate():
+    assert an.theory_rate(0.1, 0.2) == pytest.approx(-math.log(1 - 0.01))
+    assert np.isnan(an.theory_rate(10.0, 0.5))  # ηλ0/2 ≥ 1: no rate
+
+
+# --------------------------------------------------------------------------------------
+# per-run summaries
+# --------------------------------------------------------------------------------------
+def trace(run_id, rate=0.05, steps=100, every=10, status="completed", fail_at=None, **cols):
+    k = np.arange(0, steps + 1, every)
+    if fail_at is not None:
+        k = k[k < fail_at]
+    d = pd.DataFrame({"run_id": run_id, "step": k, "train_loss": 10.0 * np.exp(-rate * k), "failure": False,
+                      "status": status, **cols})
+    if fail_at is not None:
+        fail = pd.DataFrame({"run_id": [run_id], "step": [fail_at], "train_loss": [np.nan], "failure": [True],
+                             "status": [status], **{c: [v] for c, v in cols.items()}})
+        d = pd.concat([d, fail], ignore_index=True)
+    return d
+
+
+def test_run_summaries_completed_and_stopped():
+    df = pd.concat([trace("a", rate=0.05), trace("b", rate=0.05, status="stopped", fail_at=50)], ignore_index=True)
+    s = an.run_summaries(df).set_index("run_id")
+    assert s.loc["a", "rate"] == pytest.approx(0.05) and s.loc["a", "loss_ratio"] == pytest.approx(math.exp(-5))
+    assert s.loc["b"].isna().all()  # a stopped run gets no summary, however good its steps
+    out = an.with_run_summaries(df)
+    assert len(out) == len(df) and (out.loc[out["run_id"] == "a", "rate"] == s.loc["a", "rate"]).all()
+
+
+def test_final_rows_skip_stopped_runs_and_failure_rows():
+    df = pd.concat([trace("a"), trace("b", status="stopped", fail_at=50)], ignore_index=True)
+    fin = an.final_rows(df)
+    assert fin["run_id"].tolist() == ["a"] and fin["step"].item() == 100
+
+
+# --------------------------------------------------------------------------------------
+# linear-width
+# --------------------------------------------------------------------------------------
+def grid_table(reached, stopped=()):
+    """Runs over N × m × 2 seeds; (N, m, seed) in ``reached`` end at 1e-4, others at 1e-1."""
+    rows = []
+    for N in (16, 32, 64):
+        for m in (N // 4, N // 2, N, 2 * N):
+            for seed in (0, 1):
+                status = "stopped" if (N, m, seed) in stopped else "completed"
+                ratio = 1e-4 if (N, m, seed) in reached else 1e-1
+                rows.append({"run_id": f"n{N}_m{m}_s{seed}", "N": N, "m": m, "seed": seed, "status": status,
+                             "loss_ratio": np.nan if status == "stopped" else ratio})
+    return pd.DataFrame(rows)
+
+
+def test_minimal_width_linear_in_N():
+    reached = {(N, m, s) for N in (16, 32, 64) for m in (N // 2, N, 2 * N) for s in (0, 1)}
+    grid = an.success_grid(grid_table(reached), target=1e-3)
+    assert set(grid["fraction"]) == {0.0, 1.0} and (grid["ratio"] == grid["m"] / grid["N"]).all()
+    mins = an.minimal_widths(grid, 0.5)
+    assert mins["m_min"].tolist() == [8, 16, 32] and set(mins["censored"]) == {""}
+    fit = an.width_exponent(mins)
+    assert fit["slope"] == pytest.approx(1.0) and fit["n_below"] == fit["n_above"] == 0
+
+
+def test_minimal_width_needs_every_wider_width_and_counts_stopped_runs_as_failures():
+    reached = {(N, m, s) for N in (16, 32, 64) for m in (N // 2, N, 2 * N) for s in (0, 1)}
+    reached |= {(16, 4, 0), (16, 4, 1)}  # N = 16 reaches the target at m = N/4 too: censored below
+    reached -= {(32, 16, 0), (32, 16, 1)}  # a hole at N = 32, m = N/2 ...
+    reached |= {(32, 8, 0), (32, 8, 1)}  # ... with success below it: m_min is still N
+    stopped = {(64, 128, 0), (64, 128, 1)}  # the widest N = 64 runs stopped: no width qualifies
+    grid = an.success_grid(grid_table(reached, stopped), target=1e-3)
+    cell = grid[(grid["N"] == 64) & (grid["m"] == 128)].iloc[0]
+    assert cell["stopped"] == 2 and cell["reached"] == 0 and cell["fraction"] == 0
+    mins = an.minimal_widths(grid, 0.5).set_index("N")
+    assert mins.loc[16, "m_min"] == 4 and mins.loc[16, "censored"] == "below"
+    assert mins.loc[32, "m_min"] == 32 and mins.loc[32, "censored"] == ""
+    assert math.isnan(mins.loc[64, "m_min"]) and mins.loc[64, "censored"] == "above"
+    fit = an.width_exponent(mins.reset_index())
+    assert fit["n"] == 2 and fit["n_below"] == 1 and fit["n_above"] == 1
+
+
+def test_min_fraction_is_a_threshold_on_seeds():
+    reached = {(N, m, 0) for N in (16, 32, 64) for m in (N // 4, N // 2, N, 2 * N)}  # one seed of two
+    grid = an.success_grid(grid_table(reached), target=1e-3)
+    assert an.minimal_widths(grid, 0.5)["censored"].eq("below").all()
+    assert an.minimal_widths(grid, 0.75)["censored"].eq("above").all()
+
+
+def test_width_exponent_of_sqrt_growth():
+    mins = pd.DataFrame({"N": [16, 64, 256], "m_min": [8.0, 16.0, 32.0], "censored": ["", "", ""]})
+    assert an.width_exponent(mins)["slope"] == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------------------
+# gram, flow, kernel
+# --------------------------------------------------------------------------------------
+def test_envelopes():
+    df = trace("a", rate=0.05, lr=0.1, lambda0=0.2, lambda_min_H=0.4)
+    env = an.envelopes(df)
+    k = env["step"].to_numpy()
+    assert np.allclose(env["envelope_lambda0"], 10.0 * 0.99**k)
+    assert np.allclose(env["envelope_H0"], 10.0 * 0.96**k)
+
+
+def flow_table(c=2.0, fractions=(0.4, 0.2, 0.1), gf_status="completed"):
+    """GF: ln L = −t; GD at step η: ln L = −t + c·η·t (first order in η)."""
+    t = np.linspace(0, 10, 101)
+    rows = [pd.DataFrame({"method": "GF", "run_id": "gf", "seed": 0, "t": t, "step": np.arange(101), "lr": np.nan,
+                          "lr_fraction": np.nan, "train_loss": np.exp(-t), "lambda0": 1.5, "failure": False,
+                          "status": gf_status})]
+    for f in fractions:
+        eta = f / 10
+        k = np.arange(0, int(round(10 / eta)) + 1)
+        tt = k * eta
+        rows.append(pd.DataFrame({"method": "GD", "run_id": f"gd{f}", "seed": 0, "t": tt, "step": k, "lr": eta,
+                                  "lr_fraction": f, "train_loss": np.exp(-tt + c * eta * tt), "lambda0": 1.5,
+                                  "failure": False, "status": "completed"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_gd_gf_deviation_is_first_order():
+    dev = an.gd_gf_deviation(flow_table())
+    assert np.allclose(dev["deviation"], 2.0 * dev["lr"] * 10, rtol=1e-6)
+    assert an.loglog_slope(dev["lr"], dev["deviation"])["slope"] == pytest.approx(1.0)
+
+
+def test_gd_gf_deviation_without_a_good_gf_solve():
+    dev = an.gd_gf_deviation(flow_table(gf_status="stopped"))
+    assert dev["deviation"].isna().all()
+
+
+def test_gf_bound_ratio():
+    df = flow_table()
+    assert an.gf_bound_ratio(df) == pytest.approx(math.exp(0.5 * 10))  # e^{−t} vs e^{−1.5 t}
+    df["lambda0"] = 0.5
+    assert an.gf_bound_ratio(df) == pytest.approx(math.exp(-0.5 * 0.1))  # t = 0 (ratio 1) is left out
+
+
+def kernel_table(slope=-0.5, stopped_m=None):
+    rows = []
+    for m in (16, 64, 256, 1024):
+        for seed in range(3):
+            for q in ("PhiPhi-Ginf", "ZZ-Kinf"):
+                for norm in ("spectral", "frobenius/N"):
+                    status = "stopped" if m == stopped_m else "completed"
+                    rows.append({"run_id": f"m{m}_s{seed}", "m": m, "seed": seed, "quantity": q, "norm": norm,
+                                 "error": (2.0 + seed) * m**slope if status == "completed" else np.nan, "status": status})
+    return pd.DataFrame(rows)
+
+
+def test_kernel_slopes():
+    s = an.kernel_slopes(kernel_table(-0.5, stopped_m=1024))
+    assert len(s) == 4 and np.allclose(s["slope"], -0.5) and (s["n"] == 9).all()
+
+
+# --------------------------------------------------------------------------------------
+# claims
+# --------------------------------------------------------------------------------------
+THRESHOLDS = {
+    "lazy": {"max_slope": -0.25},
+    "kernel": {"slope": -0.5, "tolerance": 0.25, "norm": "spectral"},
+    "flow": {"min_order": 0.5, "max_bound_ratio": 1.0},
+}
+
+
+def lazy_table(slope):
+    rows = []
+    for m in (16, 64, 256):
+        for seed in (0, 1):
+            rows.append({"run_id": f"m{m}_s{seed}", "m": m, "N": 64, "step": 100, "failure": False, "status": "completed",
+                         "rel_change_W": 0.3 * m**slope, "rel_change_A": 0.1 * m**slope, "train_loss": 1e-3})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("slope,passes", [(-0.5, True), (0.0, False)])
+def test_lazy_claim_passes_and_fails(slope, passes):
+    claims = cl.evaluate_claims({"lazy": lazy_table(slope)}, THRESHOLDS).set_index("id")
+    for block in ("W", "A"):
+        row = claims.loc[f"lazy-{block}"]
+        assert row["measured"] == pytest.approx(slope, abs=1e-12) and row["pass"] is passes
+        assert row["status"] == "evaluated" and row["threshold"] == "<= -0.25"
+
+
+@pytest.mark.parametrize("slope,passes", [(-0.5, True), (-1.0, False), (-0.1, False)])
+def test_kernel_claim_is_two_sided(slope, passes):
+    claims = cl.evaluate_claims({"kernel": kernel_table(slope)}, THRESHOLDS).set_index("id")
+    assert claims.loc["kernel-ZZ-Kinf", "pass"] is passes and claims.loc["kernel-PhiPhi-Ginf", "pass"] is passes
+
+
+def test_flow_claims():
+    claims = cl.evaluate_claims({"flow": flow_table()}, THRESHOLDS).set_index("id")
+    assert claims.loc["gd-to-gf", "measured"] == pytest.approx(1.0) and claims.loc["gd-to-gf", "pass"] is True
+    assert claims.loc["gf-bound", "pass"] is False  # e^{−t} decays slower than e^{−1.5 t}
+
+
+def test_linear_rate_claim_against_the_theory():
+    rows = []
+    for m, rate in ((64, 0.02), (128, 0.02), (32, 1e-6)):  # m = 32 < N is not part of the claim
+        d = trace(f"m{m}", rate=rate, steps=300, lr=0.1, lambda0=0.2, m=m, N=64)
+        rows.append(d)
+    df = an.with_run_summaries(pd.concat(rows, ignore_index=True))
+    th = {"linear_rate": {"min_width_ratio": 1.0, "min_rate_ratio": 1.0, "min_r2": 0.95}}
+    claims = cl.evaluate_claims({"linear-width": df}, th).set_index("id")
+    row = claims.loc["linear-rate:linear-width"]
+    assert row["measured"] == pytest.approx(0.02 / -math.log(0.99)) and row["pass"] is True
+    assert claims.loc["linear-r2:linear-width", "pass"] is True
+    th["linear_rate"]["min_rate_ratio"] = 3.0  # 0.02 per step is only 2× the theory's rate
+    assert cl.evaluate_claims({"linear-width": df}, th).set_index("id").loc["linear-rate:linear-width", "pass"] is False
+
+
+def test_well_posed_claims():
+    rows = [trace(f"g{g}", rho=2 * g, gamma=g) for g in (0.05, 0.1)]
+    rows.append(trace("g0.6", gamma=0.6, rho=1.2, status="stopped", fail_at=0))
+    df = pd.concat(rows, ignore_index=True)
+    th = {"well_posed": {"gamma_max": 0.125, "max_rho": 1.0, "min_failure_gamma": 0.5}}
+    claims = cl.evaluate_claims({"gamma": df}, th).set_index("id")
+    assert claims.loc["rho-below-1", "measured"] == pytest.approx(0.2) and claims.loc["rho-below-1", "pass"] is True
+    assert claims.loc["first-failing-gamma", "measured"] == 0.6 and claims.loc["first-failing-gamma", "pass"] is True
+    th["well_posed"]["min_failure_gamma"] = 0.7
+    assert cl.evaluate_claims({"gamma": df}, th).set_index("id").loc["first-failing-gamma", "pass"] is False
+
+
+def test_missing_experiment_threshold_or_broken_table_is_reported_not_raised():
+    claims = cl.evaluate_claims({"lazy": lazy_table(-0.5), "kernel": pd.DataFrame({"x": [1]})}, {"lazy": THRESHOLDS["lazy"], "kernel": THRESHOLDS["kernel"]})
+    assert list(claims.columns) == list(cl.CLAIM_COLUMNS)
+    by_exp = claims.groupby("experiment")["status"].agg(set)
+    assert by_exp["lazy"] == {"evaluated"} and by_exp["kernel"] == {"error"}
+    assert by_exp["gamma"] == {"not evaluated"} and (claims.loc[claims["status"] != "evaluated", "pass"] == "").all()
+    no_th = cl.evaluate_claims({"lazy": lazy_table(-0.5)}, {})
+    assert "no thresholds" in no_th.set_index("experiment").loc["lazy", "note"]
+
+
+def test_claims_markdown():
+    claims = cl.evaluate_claims({"lazy": lazy_table(0.0)}, THRESHOLDS)
+    md = cl.claims_markdown(claims)
+    assert md.startswith("# Claims") and "0 pass, 2 fail" in md
+    assert "| `lazy-W` | **FAIL** | 0 | <= -0.25 |" in md
+    assert md.count("\n| `") == len(claims)

@@ -1,0 +1,98 @@
+"""The job-side helpers: atomic writes survive interruption, a GD run becomes a tidy table."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from replication import files as wfio
+
+
+def test_atomic_output_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt):
+        with wfio.atomic_output(target) as tmp:
+            Path(tmp).write_text("half a fi")
+            raise KeyboardInterrupt  # a job killed mid-write
+    assert target.read_text() == "old\n"
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
+    with wfio.atomic_output(target) as tmp:
+        Path(tmp).write_text("new\n")
+    assert target.read_text() == "new\n"
+    assert target.stat().st_mode & 0o044  # readable by others (not mkstemp's 0600)
+
+
+def test_no_output_appears_when_writing_fails(tmp_path):
+    class Broken(pd.DataFrame):
+        def to_csv(self, *a, **k):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        wfio.write_csv(Broken({"a": [1]}), tmp_path / "sub" / "x.csv")
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_json_is_strict(tmp_path):
+    wfio.write_json({"a": float("nan"), "b": float("inf"), "c": [1.5, float("-inf")]}, tmp_path / "x.json")
+    assert json.loads((tmp_path / "x.json").read_text(), parse_constant=lambda c: pytest.fail(c)) == {
+        "a": None, "b": "inf", "c": [1.5, "-inf"]}
+
+
+def test_save_figure_writes_png_and_pdf(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    wfio.save_figure(fig, tmp_path / "f.png", tmp_path / "f.pdf")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
+
+
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dataset():
+    from replication.datasets import make_dataset
+
+    return make_dataset("sphere-linear", n_train=10, n_test=6, d=4, seed=0)
+
+
+def run(**kw):
+    row = dict(experiment="width", dataset="tiny", run_id="tiny_m8_g0.1_s0", m=8, gamma=0.1, seed=0,
+               lr="auto", steps=6, tol=1e-10, max_iter=500, record_every=2, method="fixed-point",
+               trainable="A+W+u+v", track_gram=False, max_rho=1.0)
+    return row | kw
+
+
+def test_completed_run_table(dataset):
+    from replication.jobs import RUN_COLUMNS, run_gd
+
+    import implicit
+
+    table, summary = run_gd(run(), dataset)
+    assert list(table.columns) == list(RUN_COLUMNS) + [c for c in implicit.TRACE_COLUMNS if c != "seconds"]
+    assert table["step"].tolist() == [0, 2, 4, 6]
+    assert summary["status"] == "completed" and not table["failure"].any()
+    assert set(table["N"]) == {10} and set(table["d"]) == {4} and np.isfinite(table["lr"]).all()
+
+
+def test_run_failing_at_step_zero_keeps_one_failure_row(dataset):
+    from replication.jobs import run_gd
+
+    table, summary = run_gd(run(gamma=5.0, max_rho=np.inf), dataset)
+    assert summary["status"] == "stopped" and len(table) == 1
+    row = table.iloc[0]
+    assert row["failure"] and row["step"] == 0 and row["status"] == "stopped"
+    assert np.isnan(row["train_loss"]) and np.isnan(row["lr"]) and row["lr_config"] == "auto"
+    assert row["rho"] > 1 and row["fwd_residual"] > 1e-10 and row["fwd_iter"] >= 1
+    assert "did not converge" in row["reason"]
+
+
+def test_run_stopped_by_rho_cap(dataset):
+    from replication.jobs import run_gd
+
+    table, _ = run_gd(run(max_rho=0.01), dataset)
+    assert len(table) == 1 and table["failure"].all() and "rho(A)" in table["reason"].iloc[0]
+    assert table["rho"].iloc[0] >= 0.01
