@@ -1,7 +1,9 @@
-"""Parameters θ = (A, W, u, v) of the ReLU implicit network and their initialisation.
+"""The ReLU implicit network's parameters and its explicit layers (docs/model.md).
 
-Shapes: A (m, m), W (m, d), u (m,), v (m,).  SPEC §2: A_ij, W_ij ~ N(0, 1) i.i.d. and
-u_j, v_j uniform on {−1, +1} i.i.d.
+θ = (A, W, u, v) with shapes A (m, m), W (m, d), u (m,), v (m,), initialised as
+A_ij, W_ij ~ N(0, 1) i.i.d. and u_j, v_j uniform on {−1, +1} i.i.d.; the input features
+φ = σ(Wx)/√m and the output ŷ = uᵀz + vᵀφ.  The implicit layer z = σ(γ/√m·Az + φ) is
+solved in :mod:`implicit.solver`.
 """
 
 from __future__ import annotations
@@ -165,3 +167,16 @@ def _positive_int(x, name: str) -> int:
 
 __all__ = ["BLOCKS", "Params", "init_params", "check_trainable"]
 assert tuple(f.name for f in fields(Params)) == BLOCKS
+
+
+def features(params: Params, X: np.ndarray):
+    """The input layer: Q = XWᵀ and Φ = σ(Q)/√m, both (N, m) (φ_i = σ(Wx_i)/√m)."""
+    Q = np.matmul(X, params.W.T)
+    Phi = np.empty_like(Q)
+    _numba.relu_scaled(Q, 1.0 / np.sqrt(params.m), Phi)
+    return Q, Phi
+
+
+def output(params: Params, eq) -> np.ndarray:
+    """The output layer ŷ = Zu + Φv, shape (N,), of an :class:`~implicit.solver.Equilibrium`."""
+    return eq.Z @ params.u + eq.Phi @ params.v

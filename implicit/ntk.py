@@ -1,4 +1,4 @@
-"""The finite-width Gram matrix (neural tangent kernel) H_ij = ⟨∇_θ ŷ_i, ∇_θ ŷ_j⟩ (SPEC §4).
+"""The finite-width Gram matrix (neural tangent kernel) H_ij = ⟨∇_θ ŷ_i, ∇_θ ŷ_j⟩ (docs/ntk.md).
 
 From the closed forms (no N × m² Jacobian is formed), with V = D⊙K, S = E⊙(V + 1vᵀ),
 all (N, m) one sample per row:
@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _numba
-from .gradients import forward, unit_adjoint
+from .gradients import _forward, _unit_adjoint
 from .model import BLOCKS, Params, check_trainable
-from .solver import Equilibrium, check_inputs
+from .solver import Equilibrium, SolverSettings, check_inputs, settings
 
 
 def gram_blocks(params: Params, X: np.ndarray, gamma: float, eq: Equilibrium, K: np.ndarray, trainable=BLOCKS) -> dict:
@@ -40,16 +40,35 @@ def gram_blocks(params: Params, X: np.ndarray, gamma: float, eq: Equilibrium, K:
     return out
 
 
-def gram(params: Params, X: np.ndarray, gamma: float, blocks: bool = False, *, trainable=BLOCKS, tol: float = 1e-10, warm_start=None, **solver):
-    """H (N, N) summed over ``trainable``, or with ``blocks=True`` a dict {"A","W","u","v"} → H^·.
+def gram(params: Params, X: np.ndarray, gamma: float, blocks: bool = False, *, trainable=BLOCKS,
+         solver: SolverSettings | None = None, warm_start=None):
+    """The finite-width Gram matrix (neural tangent kernel) of the trained blocks.
 
-    Solves the forward and the unit-residual adjoint equations to ``tol``.
+    Parameters
+    ----------
+    params : Params
+    X : ndarray, shape (N, d)
+    gamma : float
+    blocks : bool
+        Return the blocks instead of their sum.
+    trainable : sequence of {"A", "W", "u", "v"}
+        The blocks in the sum (and, with ``blocks``, the ones returned).
+    solver : SolverSettings, optional
+        Settings of the forward and unit-residual adjoint solves.
+    warm_start : WarmStart, optional
+
+    Returns
+    -------
+    ndarray, shape (N, N), or dict
+        H = Σ of the trained blocks H^A + H^W + H^u + H^v (docs/ntk.md, "Gram matrix"), or
+        with ``blocks=True`` the dict {"A", "W", "u", "v"} → H^·, each symmetric PSD.
     """
     trainable = check_trainable(trainable)
     X = check_inputs(params, X, gamma)
-    eq = forward(params, X, gamma, tol=tol, warm_start=warm_start, **solver)
+    solver = settings(solver)
+    eq = _forward(params, X, gamma, solver, warm_start)
     K = None
     if "A" in trainable or "W" in trainable:
-        K = unit_adjoint(params, gamma, eq, tol=tol, warm_start=warm_start, **solver)
+        K = _unit_adjoint(params, gamma, eq, solver, warm_start=warm_start)
     parts = gram_blocks(params, X, gamma, eq, K, trainable)
     return parts if blocks else sum(parts.values())

@@ -1,32 +1,103 @@
 """Fixed-point solvers: the forward equilibrium and the adjoint equation.
 
-Layout: every (N, m) array holds one sample per row (C order), i.e. the SPEC's m×N
-"samples as columns" matrices stored column-major.  Users therefore get samples along
+Layout: every (N, m) array holds one sample per row (C order), i.e. the m×N "samples as
+columns" matrices of docs/model.md stored column-major.  Users therefore get samples along
 axis 0, and the large products are plain BLAS-3 calls: ZAᵀ for the forward map and (D⊙K)A
 for the adjoint (γ̃ is applied in the fused element-wise pass, so A is never copied).
 
-Forward (SPEC §2):  z = f(z) = σ(γ̃Az + φ),        γ̃ = γ/√m, φ = σ(Wx)/√m.
-Adjoint (SPEC §3):  k = u + γ̃Aᵀ(d ⊙ k),           d = 1[γ̃Az + φ > 0]  (unit residual).
+Forward (docs/model.md, "The model"):  z = f(z) = σ(γ̃Az + φ),  γ̃ = γ/√m, φ = σ(Wx)/√m.
+Adjoint (docs/model.md, "Gradients"):  k = u + γ̃Aᵀ(d ⊙ k),    d = 1[γ̃Az + φ > 0]  (unit residual).
 
 Both maps are ρ-contractions in the Euclidean norm of each sample when ρ = γ̃‖A‖₂ < 1,
 so plain iteration from any start converges with residual ‖f(z_k) − z_k‖ ≤ ρ^k ‖f(z_0) − z_0‖.
 The solve stops when the largest per-sample residual ‖f(z) − z‖₂ (or, with ``lipschitz``, its
-certified bound on the returned point) is below ``tol``; it
-raises :class:`NotConverged` (carrying ρ and the residual history) when the residual is no
-longer finite, stops decreasing for ``patience`` iterations, or ``max_iter`` is reached.
+certified bound on the returned point) is below ``tol``; it raises :class:`NotConverged`
+(carrying ρ and the residual history) when the residual is no longer finite, stops decreasing
+for ``patience`` iterations, or ``max_iter`` is reached.  How a solve runs is one
+:class:`SolverSettings`; docs/solver.md describes the fast paths.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _numba
 from .linalg import spectral_norm
-from .model import Params
+from .model import Params, features
 
 METHODS = ("fixed-point", "anderson")
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How the fixed-point solves run; the same settings serve the forward and adjoint solves.
+
+    Parameters
+    ----------
+    tol : float
+        Stop when every sample's residual ‖f(x) − x‖₂ (weighted, for the adjoint of a
+        gradient) is below ``tol``, 0 < tol < 1.
+    max_iter : int
+        Iterations before :class:`NotConverged` ("max_iter"), ≥ 1.
+    method : {"fixed-point", "anderson"}
+        Plain iteration, or per-sample Anderson acceleration of depth ``anderson_depth`` with
+        a safeguard (a sample whose residual did not decrease takes the plain step).
+    anderson_depth : int
+        Steps Anderson acceleration remembers, ≥ 1.
+    patience : int
+        Iterations without a decrease of the largest residual before "stalled", ≥ 1.
+    lipschitz : float or None
+        Certified stopping: an upper bound L < 1 of the map's Lipschitz constant; a sample
+        stops when L·‖x⁺ − x‖ < tol proves its returned point meets the tolerance.
+    mixed : bool or None
+        Late iterations as float32 increments confirmed by a float64 step (plain iteration
+        only).  None: the caller's default — :func:`implicit.train` uses them when θ is
+        float64, single solves do not.
+
+    Raises
+    ------
+    ValueError
+        For a value outside the ranges above.
+    """
+
+    tol: float = 1e-10
+    max_iter: int = 1000
+    method: str = "fixed-point"
+    anderson_depth: int = 5
+    patience: int = 50
+    lipschitz: float | None = None
+    mixed: bool | None = None
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if not (0 < self.tol < 1) or int(self.max_iter) < 1:
+            raise ValueError(f"need 0 < tol < 1 and max_iter ≥ 1, got tol={self.tol!r}, max_iter={self.max_iter!r}")
+        if self.lipschitz is not None and not (0 < self.lipschitz < 1):
+            raise ValueError(f"lipschitz must be in (0, 1) (a contraction), got {self.lipschitz!r}")
+        if int(self.anderson_depth) < 1:
+            raise ValueError(f"anderson_depth must be ≥ 1, got {self.anderson_depth}")
+        if int(self.patience) < 1:
+            raise ValueError(f"patience must be ≥ 1, got {self.patience}")
+
+    def replace(self, **changes) -> SolverSettings:
+        """A copy with ``changes`` (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def settings(solver: SolverSettings | None) -> SolverSettings:
+    """``solver``, or the default :class:`SolverSettings` for None; TypeError for anything else."""
+    if solver is None:
+        return DEFAULT
+    if not isinstance(solver, SolverSettings):
+        raise TypeError(f"solver must be a SolverSettings or None, got {type(solver).__name__}")
+    return solver
+
+
+DEFAULT = SolverSettings()
 
 
 class NotConverged(RuntimeError):
@@ -91,14 +162,6 @@ class Solve:
     exact_work: float = float("nan")
 
 
-def features(params: Params, X: np.ndarray):
-    """Q = XWᵀ and Φ = σ(Q)/√m, both (N, m)."""
-    Q = np.matmul(X, params.W.T)
-    Phi = np.empty_like(Q)
-    _numba.relu_scaled(Q, 1.0 / np.sqrt(params.m), Phi)
-    return Q, Phi
-
-
 def check_inputs(params: Params, X: np.ndarray, gamma: float) -> np.ndarray:
     """Validate (X, γ) against θ; return X as a C-contiguous array of θ's dtype."""
     X = np.asarray(X)
@@ -117,37 +180,55 @@ def equilibrium(
     params: Params,
     X: np.ndarray,
     gamma: float,
+    solver: SolverSettings | None = None,
     *,
-    tol: float = 1e-10,
-    max_iter: int = 1000,
     z0: np.ndarray | None = None,
-    method: str = "fixed-point",
-    anderson_depth: int = 5,
-    patience: int = 50,
-    lipschitz: float | None = None,
-    mixed: bool = False,
-    A32: np.ndarray | None = None,
-    feats: tuple[np.ndarray, np.ndarray] | None = None,
     return_unconverged: bool = False,
 ) -> Equilibrium:
-    """Solve z_i = σ(γ/√m · A z_i + φ_i) for every row x_i of X (N, d).
+    """Solve z_i = σ(γ/√m · A z_i + φ_i) for every row x_i of X.
 
-    ``method``: "fixed-point" (plain iteration, default) or "anderson" (per-sample Anderson
-    acceleration of depth ``anderson_depth`` with a safeguard: a sample whose residual did
-    not decrease takes the plain step).  ``z0`` (N, m) warm-starts the iteration (default 0).
-    ``lipschitz`` and ``mixed``: certified stopping and float32 increments, see :func:`iterate`
-    (``A32``: a float32 copy of A to use for them; made here when not given).  ``feats``:
-    (Q, Φ) = ``features(params, X)`` when already computed.
-    Raises :class:`NotConverged` unless ``return_unconverged``, in which case the last
-    iterate is returned with ``converged=False``.
+    Parameters
+    ----------
+    params : Params
+        θ = (A, W, u, v) of width m and input dimension d.
+    X : ndarray, shape (N, d)
+        Inputs, one sample per row.
+    gamma : float
+        The scale γ > 0 of the implicit layer; the map is a contraction when ρ(A) < 1.
+    solver : SolverSettings, optional
+        Tolerance, iteration limits, method and fast paths (default :class:`SolverSettings`).
+    z0 : ndarray, shape (N, m), optional
+        Warm start (default 0).
+    return_unconverged : bool
+        Return the last iterate with ``converged=False`` instead of raising.
+
+    Returns
+    -------
+    Equilibrium
+        Z, Φ, P, Q (all (N, m)), iterations, work and residuals.
+
+    Raises
+    ------
+    NotConverged
+        When the solve fails (non-finite, stalled or ``max_iter``) and not
+        ``return_unconverged``; it carries ρ(A) and the residual history.
+    ValueError
+        For inputs of the wrong shape, non-finite X or γ ≤ 0.
     """
+    return _equilibrium(params, X, gamma, settings(solver), z0=z0, return_unconverged=return_unconverged)
+
+
+def _equilibrium(params, X, gamma, solver: SolverSettings, *, z0=None, return_unconverged=False, A32=None, feats=None):
+    """:func:`equilibrium` with the engine's buffers: ``A32``, a float32 copy of A for the
+    mixed-precision increments (made here when needed and not given), and ``feats`` =
+    ``features(params, X)`` when already computed."""
     X = check_inputs(params, X, gamma)
     Q, Phi = features(params, X) if feats is None else feats
     Z = _start(z0, Phi.shape, Phi.dtype, "z0")
     P = np.empty_like(Phi)
     delta = np.empty(P.shape, np.float32)  # the last step Z_new − Z_old, operand of an increment
     At, scale = params.A.T, gamma / np.sqrt(params.m)  # Aᵀ is an F-ordered view: BLAS reads it transposed
-    low = _Low(params.A, A32, P.shape) if mixed else None
+    low = _Low(params.A, A32, P.shape) if solver.mixed else None
 
     def apply(x, out, n, exact=True, lo=0):
         r = slice(lo, n)
@@ -160,16 +241,15 @@ def equilibrium(
             _numba.relu_increment(P[r], low.T[r], x[r], res, delta[r], scale)
         return res
 
-    sol = iterate(apply, Z, rows=(P, Phi), scratch=(delta,), tol=tol, max_iter=max_iter, method=method, depth=anderson_depth,
-                  patience=patience, lipschitz=lipschitz, mixed=mixed)
+    sol = iterate(apply, Z, solver, rows=(P, Phi), scratch=(delta,))
     n_iter, work, exact_work = sol.n_iter, sol.work, sol.exact_work
-    if method != "fixed-point":  # P belongs to the point before the accelerated one:
+    if solver.method != "fixed-point":  # P belongs to the point before the accelerated one:
         apply(sol.x.copy(), sol.x, len(sol.x))  # one plain step makes Z = σ(P) exact again
         n_iter, work, exact_work = n_iter + 1, work + 1, exact_work + 1
     eq = Equilibrium(sol.x, Phi, P, Q, n_iter, float(sol.residuals[-1]), sol.residuals, sol.reason is None, work,
                      exact_work)
     if sol.reason is not None and not return_unconverged:
-        raise NotConverged("forward", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, eq)
+        raise NotConverged("forward", sol.reason, gamma_rho(params, gamma), sol.residuals, solver.tol, eq)
     return eq
 
 
@@ -177,26 +257,46 @@ def adjoint(
     params: Params,
     gamma: float,
     P: np.ndarray,
+    solver: SolverSettings | None = None,
     *,
-    tol: float = 1e-10,
-    max_iter: int = 1000,
     k0: np.ndarray | None = None,
-    method: str = "fixed-point",
-    anderson_depth: int = 5,
-    patience: int = 50,
     weights: np.ndarray | None = None,
-    lipschitz: float | None = None,
-    mixed: bool = False,
-    A32: np.ndarray | None = None,
 ) -> Solve:
     """Solve the unit-residual adjoint k_j = u + γ̃Aᵀ(d_j ⊙ k_j), d_j = 1[P_j > 0].
 
-    Returns a :class:`Solve` whose ``x`` is K (N, m), one sample per row.  The adjoint of
-    SPEC §3 with residuals r is Λ = K·diag(r) (each column scales), so K serves both the
-    gradient and the Gram matrix, and it does not change with r: a good warm start ``k0``.
-    ``weights`` (N,) ≥ 0: stop when max_j weights_j·‖k_j − f(k_j)‖ < tol (weights = |r|
-    gives the criterion on Λ).  ``lipschitz``, ``mixed``, ``A32``: see :func:`equilibrium`.
+    Parameters
+    ----------
+    params : Params
+        θ; only A and u enter.
+    gamma : float
+        γ of the forward solve.
+    P : ndarray, shape (N, m)
+        Pre-activations of the equilibrium (``Equilibrium.P``).
+    solver : SolverSettings, optional
+        As for :func:`equilibrium`.
+    k0 : ndarray, shape (N, m), optional
+        Warm start (default: u in every row, the first term of the Neumann series).
+    weights : ndarray, shape (N,), optional
+        Stop when max_j weights_j·‖k_j − f(k_j)‖ < tol (weights = |r| gives the criterion on
+        the residual-weighted adjoint Λ = K·diag(r)).
+
+    Returns
+    -------
+    Solve
+        ``x`` is K (N, m), one sample per row.  The adjoint of docs/model.md with residuals r
+        is Λ = K·diag(r), so K serves both the gradient and the Gram matrix, and it does not
+        change with r: a good warm start.
+
+    Raises
+    ------
+    NotConverged
+        When the solve fails.
     """
+    return _adjoint(params, gamma, P, settings(solver), k0=k0, weights=weights)
+
+
+def _adjoint(params, gamma, P, solver: SolverSettings, *, k0=None, weights=None, A32=None) -> Solve:
+    """:func:`adjoint` with the float32 copy ``A32`` of A (see :func:`_equilibrium`)."""
     K = _start(k0, P.shape, P.dtype, "k0")
     if k0 is None:
         K[:] = params.u  # the first term of the Neumann series
@@ -206,7 +306,7 @@ def adjoint(
     T = np.empty_like(K)                    # (D⊙K)A of an exact step (a temporary)
     delta = np.empty(K.shape, np.float32)   # D⊙(K_new − K_old), operand of an increment
     _numba.mask_positive(D, K, M)
-    low = _Low(params.A, A32, P.shape) if mixed else None
+    low = _Low(params.A, A32, P.shape) if solver.mixed else None
 
     def apply(x, out, n, exact=True, lo=0):
         r = slice(lo, n)
@@ -221,10 +321,9 @@ def adjoint(
             _numba.adjoint_increment(low.T[r], D[r], x[r], res, scale, M[r], delta[r])
         return res
 
-    sol = iterate(apply, K, scratch=(D, M, delta), weights=weights, tol=tol, max_iter=max_iter, method=method,
-                  depth=anderson_depth, patience=patience, lipschitz=lipschitz, mixed=mixed)
+    sol = iterate(apply, K, solver, scratch=(D, M, delta), weights=weights)
     if sol.reason is not None:
-        raise NotConverged("adjoint", sol.reason, gamma_rho(params, gamma), sol.residuals, tol, sol.x)
+        raise NotConverged("adjoint", sol.reason, gamma_rho(params, gamma), sol.residuals, solver.tol, sol.x)
     return sol
 
 
@@ -241,96 +340,153 @@ class _Low:
 
 
 #: Rows whose (weighted) residual is at least MIXED_SWITCH·tol take float64 steps only.  A
-#: float32 product γ̃δAᵀ has error ≈ 3e-7·‖γ̃δAᵀ‖ ≈ 3e-8‖δ‖ (measured, m = 800), so the
-#: increments of a row that switches at 3e6·tol add about 3e-8·1.1·3e6·tol ≈ 0.1·tol to its
-#: product; the float64 step that confirms convergence measures the true residual anyway.
+#: float32 product γ̃δAᵀ has a relative error of a few float32 roundings, about 3e-8‖δ‖ here
+#: (docs/solver.md), so the increments of a row that switches at 3e6·tol add about 0.1·tol to
+#: its product; the float64 step that confirms convergence measures the true residual anyway.
 MIXED_SWITCH = 3e6
 
 
-def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=50, rows=(), scratch=(),
-            weights=None, lipschitz=None, mixed=False) -> Solve:
+class _ActiveSet:
+    """The rows still iterated: rows [0, n) of every per-row array, moved by swaps.
+
+    Rows converge at different speeds, so once a quarter of the active rows have converged
+    the unconverged ones are moved to the front and only that prefix is iterated — a smaller
+    BLAS-3 product.  ``restore`` arrays are put back in the original order at the end; the
+    others (bookkeeping and scratch) are permuted along but left in the last order.
+    """
+
+    def __init__(self, arrays, restore, N):
+        self.arrays, self.restore, self.n = arrays, restore, N
+        self.perm = np.arange(N)
+
+    def to_front(self, first) -> int:
+        """Reorder rows [0, n) so that the rows with ``first`` come first, swapping only the
+        misplaced ones; returns their count."""
+        n_first = int(np.count_nonzero(first))
+        i = np.flatnonzero(~first[:n_first])   # wrong side, in front
+        j = n_first + np.flatnonzero(first[n_first:])  # wrong side, behind
+        if i.size:
+            for a in (*self.arrays, self.perm):
+                _numba.swap_rows(a, i, j)
+        return n_first
+
+    def put_back(self):
+        """Undo every move on the ``restore`` arrays."""
+        N = len(self.perm)
+        if self.n < N or not np.array_equal(self.perm, np.arange(N)):
+            for a in self.restore:
+                _numba.unpermute_rows(a, self.perm)
+
+
+class _PrecisionSchedule:
+    """Which active rows take a float32 increment and which a float64 step (``mixed`` only).
+
+    Rows still far from the solution (criterion ≥ MIXED_SWITCH·tol: warm starts are poor
+    where a ReLU unit switched) are moved to the front and take float64 steps alone until
+    they are near; then the active rows take float32 steps, except those that have met, or
+    are predicted (from the observed contraction ``q``) to meet, the criterion: moved to the
+    back, they take the float64 step that measures their true residual (once they are a
+    tenth of the active rows, or all of them; two products per step).  All rows take float64
+    steps when a float32 step did not contract (q ≥ ½), and from the moment a row that met
+    the criterion on float32 steps misses it on the float64 one (the float32 error floor is
+    above tol).
+    """
+
+    def __init__(self, mixed, tol, c):
+        self.mixed, self.tol = bool(mixed), tol
+        self.far_level = MIXED_SWITCH * tol * c  # in units of the criterion
+        self.q, self.last_max = 0.25, None
+
+    def plan(self, k, crit, active: _ActiveSet):
+        """(n_step, n32, met32): rows [0, n32) step in float32, [n32, n_step) in float64;
+        ``met32`` marks the rows that met the criterion on float32 steps, to be confirmed."""
+        n = active.n
+        if not self.mixed or k == 0:
+            return n, 0, None
+        far = crit[:n] >= self.far_level
+        if far.any():  # the far rows alone, moved to the front, in float64
+            self.last_max = None
+            return active.to_front(far), 0, None
+        if self.q >= 0.5:  # the float32 steps stopped contracting (their error floor)
+            return n, 0, None
+        soon = crit[:n] * self.q < self.tol
+        n_soon = int(np.count_nonzero(soon))
+        if n_soon >= 0.1 * n or n_soon == n:
+            n32 = active.to_front(~soon)
+            return n, n32, crit[:n] < self.tol  # met on float32 steps (q < 1: all soon)
+        return n, n, None
+
+    def confirm(self, met32, done, n32, n_step):
+        """Float64 from now on if a row that met the criterion in float32 missed it in float64."""
+        if met32 is not None and np.any(met32[n32:n_step] & ~done[n32:n_step]):
+            self.mixed = False
+
+    def observe(self, crit, open_, n, n_step):
+        """Update the observed contraction per step of the open rows (full steps only)."""
+        if n_step == n:
+            cmax = float(crit[:n][open_].max())
+            if self.last_max is not None:
+                self.q = min(1.0, max(1e-3, cmax / self.last_max))
+            self.last_max = cmax
+
+
+class _Stall:
+    """Stops a solve whose largest residual has not decreased for ``patience`` iterations."""
+
+    def __init__(self, patience):
+        self.patience, self.best, self.since_best = patience, np.inf, 0
+
+    def stalled(self, r) -> bool:
+        if r < self.best * (1 - 1e-6):
+            self.best, self.since_best = r, 0
+        else:
+            self.since_best += 1
+        return self.since_best >= self.patience
+
+
+def iterate(apply, x, settings: SolverSettings, *, rows=(), scratch=(), weights=None) -> Solve:
     """Generic fixed-point loop on (N, m) iterates, one independent problem per row.
 
     ``apply(x, out, n, exact=True, lo=0)`` writes f(x[lo:n]) to ``out[lo:n]`` (``out`` may be
     ``x``) and returns the n − lo residual norms ‖f(x_j) − x_j‖₂.  A row is converged when
-    w_j·c·res_j < tol (w = 1 or ``weights``; c = 1, or ``lipschitz`` when given), measured on
-    a float64 step; the loop ends when all rows are.  Every row takes at least one step, so
-    each row ends at f of its last measured point.
+    w_j·c·res_j < tol (w = 1 or ``weights``; c = 1, or ``settings.lipschitz`` when given),
+    measured on a float64 step; the loop ends when all rows are.  Every row takes at least
+    one step, so each row ends at f of its last measured point.
 
     Certified stopping (``lipschitz`` = L, an upper bound of the map's Lipschitz constant
     < 1): the returned point x⁺ = f(x) has residual ‖f(x⁺) − x⁺‖ ≤ L‖x⁺ − x‖ = L·res, so a row
     stops as soon as its returned point provably meets ‖f(x⁺) − x⁺‖ < tol — the criterion
     itself, on the returned point, one product earlier than measuring it.
 
-    Active set (plain iteration): rows converge at different speeds, so once a quarter of
-    the active rows have converged the rows are reordered to put the unconverged ones first
-    and only that prefix is iterated — a smaller BLAS-3 product.  ``rows`` are further (N, ·)
-    arrays that ``apply`` uses per row; they are permuted with ``x`` and put back in order
-    with it at the end (``scratch`` arrays are permuted too, but left in the last order).
+    Active set (plain iteration, :class:`_ActiveSet`): converged rows leave the product.
+    ``rows`` are further (N, ·) arrays that ``apply`` uses per row; they are permuted with
+    ``x`` and put back in order with it at the end (``scratch`` arrays are permuted too, but
+    left in the last order).
 
-    Mixed precision (``mixed``, plain iteration only): ``apply(..., exact=False)`` computes
-    the product of the *last step* δ = x_new − x_old in float32 and adds it to the kept
-    float64 quantity (the pre-activations P, or K itself, which is affine in its product):
-    about half the cost of a float64 step.  Rows still far from the solution
-    (w·res ≥ ``MIXED_SWITCH``·tol: warm starts are poor where a ReLU unit switched)
-    are moved to the front and take float64 steps alone until they are near; then the active
-    rows take float32 steps, except those that have met, or are predicted (from the observed
-    contraction) to meet, the criterion: moved to the back, they take the float64 step that
-    measures their true residual (once they are a tenth of the active rows, or all of them;
-    two products per step).  All rows take float64 steps when a float32 step did not
-    contract.  Rows are moved by swapping only the misplaced ones.
+    Mixed precision (``mixed``, plain iteration only, :class:`_PrecisionSchedule`):
+    ``apply(..., exact=False)`` computes the product of the *last step* δ = x_new − x_old in
+    float32 and adds it to the kept float64 quantity (the pre-activations P, or K itself,
+    which is affine in its product): about half the cost of a float64 step.
 
     ``Solve.work`` counts row-steps / N, the cost in full-batch iterations
     (``Solve.exact_work`` the float64 ones); ``Solve.n_iter`` the steps of the slowest row.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not (0 < tol < 1) or int(max_iter) < 1:
-        raise ValueError(f"need 0 < tol < 1 and max_iter ≥ 1, got tol={tol!r}, max_iter={max_iter!r}")
-    if lipschitz is not None and not (0 < lipschitz < 1):
-        raise ValueError(f"lipschitz must be in (0, 1) (a contraction), got {lipschitz!r}")
+    tol = settings.tol
     N = x.shape[0]
     w = np.ones(N) if weights is None else np.array(weights, dtype=np.float64)
     crit = np.full(N, np.inf)          # c·w·res of each row's last step
     done = np.zeros(N, dtype=bool)     # converged on a float64 step (iterated on until dropped)
     steps = np.zeros(N, dtype=np.int64)
-    arrays = (x, crit, done, steps, w, *rows, *scratch)
-    restore = (x, *rows)
-    perm = np.arange(N)
-    n, work, exact_work, history, reason = N, 0, 0, [], "max_iter"
-    best, since_best = np.inf, 0
-    aa = _Anderson(x.shape, x.dtype, depth) if method == "anderson" else None
-    mixed = bool(mixed) and aa is None
-    c = 1.0 if lipschitz is None else float(lipschitz)
-    far_level = MIXED_SWITCH * tol * c  # in units of crit
-    q, last_max = 0.25, None
+    active = _ActiveSet((x, crit, done, steps, w, *rows, *scratch), (x, *rows), N)
+    aa = _Anderson(x.shape, x.dtype, settings.anderson_depth) if settings.method == "anderson" else None
+    c = 1.0 if settings.lipschitz is None else float(settings.lipschitz)
+    schedule = _PrecisionSchedule(bool(settings.mixed) and aa is None, tol, c)
+    stall = _Stall(settings.patience)
+    work, exact_work, history, reason = 0, 0, [], "max_iter"
 
-    def to_front(first):  # rows [0, n) with first[j] before the others; moves only misplaced rows
-        n_first = int(np.count_nonzero(first))
-        i = np.flatnonzero(~first[:n_first])   # wrong side, in front
-        j = n_first + np.flatnonzero(first[n_first:])  # wrong side, behind
-        if i.size:
-            for a in (*arrays, perm):
-                _numba.swap_rows(a, i, j)
-        return n_first
-
-    for k in range(int(max_iter)):
-        # rows [0, n_step) step: [0, n32) in float32, [n32, n_step) in float64
-        n_step, n32, met32 = n, 0, None
-        if mixed and k > 0:
-            far = crit[:n] >= far_level
-            if far.any():  # the far rows alone, moved to the front, in float64
-                n_step, last_max = to_front(far), None
-            elif q < 0.5:  # float32, but float64 for the rows that (are about to) meet the
-                #            criterion, moved to the back (if they are a tenth, or all)
-                soon = crit[:n] * q < tol
-                n_soon = int(np.count_nonzero(soon))
-                if n_soon >= 0.1 * n or n_soon == n:
-                    n32 = to_front(~soon)
-                    met32 = crit[:n] < tol  # met on float32 steps (q < 1: all soon), to be confirmed
-                else:
-                    n32 = n
-            # else: the float32 steps stopped contracting (their error floor): float64
+    for k in range(int(settings.max_iter)):
+        n = active.n
+        n_step, n32, met32 = schedule.plan(k, crit, active)
         if aa is not None:
             res = aa.step(apply, x)
         elif n32 == 0:
@@ -347,9 +503,7 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
             done[:] = crit < tol
         else:               # a plain float64 step contracts: a converged row stays converged
             done[n32:n_step] |= crit[n32:n_step] < tol
-            if met32 is not None and np.any(met32[n32:n_step] & ~done[n32:n_step]):
-                mixed = False  # a row that met the criterion on float32 steps missed it on the
-                #                float64 one: the float32 error floor is above tol; float64 on
+            schedule.confirm(met32, done, n32, n_step)
         r = float(crit[:n].max())
         history.append(r)
         if not np.isfinite(r):
@@ -358,26 +512,16 @@ def iterate(apply, x, *, tol, max_iter, method="fixed-point", depth=5, patience=
         if done[:n].all():
             reason = None
             break
-        if r < best * (1 - 1e-6):
-            best, since_best = r, 0
-        else:
-            since_best += 1
-            if since_best >= patience:
-                reason = "stalled"
-                break
+        if stall.stalled(r):
+            reason = "stalled"
+            break
         open_ = ~done[:n]
-        if n_step == n:  # observed contraction per step of the open rows
-            cmax = float(crit[:n][open_].max())
-            if last_max is not None:
-                q = min(1.0, max(1e-3, cmax / last_max))
-            last_max = cmax
+        schedule.observe(crit, open_, n, n_step)
         n_open = int(open_.sum())
         # drop converged rows (always in mixed mode, so that they never take a float32 step)
-        if aa is None and ((mixed and n_open < n) or n_open <= 0.75 * n):
-            n = to_front(open_)
-    if n < N or not np.array_equal(perm, np.arange(N)):
-        for a in restore:
-            _numba.unpermute_rows(a, perm)
+        if aa is None and ((schedule.mixed and n_open < n) or n_open <= 0.75 * n):
+            active.n = active.to_front(open_)
+    active.put_back()
     return Solve(x, int(steps.max()), np.array(history), work / N, reason, exact_work / N)
 
 
@@ -390,8 +534,6 @@ class _Anderson:
     """
 
     def __init__(self, shape, dtype, depth):
-        if depth < 1:
-            raise ValueError(f"anderson_depth must be ≥ 1, got {depth}")
         self.depth = depth
         self.dF = np.zeros((depth,) + shape, dtype)
         self.dG = np.zeros((depth,) + shape, dtype)

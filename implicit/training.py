@@ -12,11 +12,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from .gradients import WarmStart, check_y, evaluate, forward, output, unit_adjoint
-from .ntk import gram, gram_blocks
+from .gradients import _evaluate, _forward, _unit_adjoint, check_y
 from .linalg import PowerNorm, eigh_extremes
-from .model import BLOCKS, Params, check_trainable
-from .solver import NotConverged, check_inputs
+from .model import BLOCKS, Params, check_trainable, output
+from .ntk import gram, gram_blocks
+from .solver import NotConverged, SolverSettings, check_inputs, settings
+from .warmstart import WarmStart
 
 #: Columns of the trace returned by :func:`train` (the Gram columns only with ``track_gram``).
 TRACE_COLUMNS = (
@@ -30,13 +31,17 @@ AUTO_LR_FRACTION = 0.5
 
 #: Certified stopping uses L = RHO_MARGIN·ρ as the Lipschitz bound of both maps: ρ comes from
 #: a warm power iteration (a lower estimate, accurate to ~1e-6 once aligned), the margin
-#: makes it a safe upper bound; it costs log(1.05)/log(1/0.08) ≈ 2% of an iteration.
+#: makes it a safe upper bound at the cost of log(1.05)/log(1/ρ_eff) of an iteration.
 RHO_MARGIN = 1.05
 
+#: default settings of :func:`gradient_flow`'s solves
+GF_SOLVER = SolverSettings(tol=1e-12)
 
-def auto_lr(params: Params, X, y, gamma, *, trainable=BLOCKS, fraction: float = AUTO_LR_FRACTION, tol=1e-10, **solver) -> float:
+
+def auto_lr(params: Params, X, y, gamma, *, trainable=BLOCKS, fraction: float = AUTO_LR_FRACTION,
+            solver: SolverSettings | None = None) -> float:
     """η = fraction · 2/λ_max(H(0)) over the trained blocks (the stable range is η < 2/λ_max)."""
-    H = gram(params, X, gamma, trainable=trainable, tol=tol, **solver)
+    H = gram(params, X, gamma, trainable=trainable, solver=solver)
     return fraction * 2.0 / eigh_extremes(H)[1]
 
 
@@ -48,7 +53,7 @@ def train(
     *,
     lr,
     steps: int,
-    tol: float = 1e-10,
+    solver: SolverSettings | None = None,
     trainable=BLOCKS,
     X_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
@@ -57,36 +62,63 @@ def train(
     max_rho: float = 1.0,
     extrapolate: bool = True,
     certified: bool = True,
-    mixed: bool | None = None,
-    **solver,
 ) -> tuple[Params, pd.DataFrame]:
-    """Run ``steps`` full-batch GD steps from ``params`` (not modified); return (θ_final, trace).
+    """Full-batch gradient descent θ(k+1) = θ(k) − η∇L(θ(k)) on the trained blocks.
 
-    ``lr``: a positive step η, or "auto" for η = ½·2/λ_max(H(0)).  ``trainable``: subset of
-    ("A", "W", "u", "v").  The trace has one row per ``record_every`` steps (and the last),
-    columns :data:`TRACE_COLUMNS` (+ :data:`GRAM_COLUMNS` when ``track_gram``): the loss
-    ½Σ(ŷ−y)² on train and test sets, ρ = γ‖A‖₂/√m (warm power iteration, rtol 1e-6), the
-    forward/adjoint iterations (slowest sample), work (sample-iterations / N) and residuals
-    of that step (``extrapolate``: warm starts extrapolated along the trajectory, see
-    :class:`WarmStart`; the test set's forward solves too, from recorded step to recorded
-    step), ‖A−A(0)‖_F/‖A(0)‖_F and the same
-    for W, and cumulative wall seconds.  ``trace.attrs`` holds ``lr`` (NaN if the run failed
-    before "auto" was resolved), ``dtype``, ``status``
-    ("completed" or "stopped") and ``reason``.  The run stops early, keeping the rows of the
-    good steps, when the loss is not finite, a solve does not converge, or ρ ≥ ``max_rho``
-    (pass ``max_rho=np.inf`` to study ill-posed γ).
+    Parameters
+    ----------
+    params : Params
+        θ(0) (not modified).
+    X : ndarray, shape (N, d)
+    y : ndarray, shape (N,)
+    gamma : float
+    lr : float or "auto"
+        The step η > 0, or "auto" for η = ½·2/λ_max(H(0)) (:func:`auto_lr`).
+    steps : int
+        GD steps, ≥ 0.
+    solver : SolverSettings, optional
+        Settings of every solve.  Its ``lipschitz`` must be None (``certified`` sets it each
+        step); its ``mixed`` None means float32 increments when θ is float64.
+    trainable : sequence of {"A", "W", "u", "v"}
+    X_test, y_test : ndarray, optional
+        A test set whose loss is recorded (forward solves warm-started from recorded step to
+        recorded step).
+    record_every : int
+        One trace row per ``record_every`` steps, and the last.
+    track_gram : bool
+        Also record λ_min, λ_max of H(k) and λ_min of each block (:data:`GRAM_COLUMNS`).
+    max_rho : float
+        Stop when ρ(A) ≥ max_rho (``np.inf`` to study ill-posed γ).
+    extrapolate : bool
+        Warm starts extrapolated along the trajectory (:class:`WarmStart`).
+    certified : bool
+        Certified stopping with L = RHO_MARGIN·ρ as the Lipschitz bound (used while L < 1).
 
-    Fast paths (same criterion, same results to tolerance; ``solver.iterate`` has the
-    details): ``certified`` stops a solve once the contraction bound L·‖x⁺ − x‖ with
-    L = RHO_MARGIN·ρ proves the returned point's residual is below ``tol`` (used while L < 1);
-    ``mixed`` (default: when θ is float64) computes the late iterations' products as float32
-    increments and confirms convergence with a float64 step.
+    Returns
+    -------
+    params : Params
+        θ at the last good step.
+    trace : DataFrame
+        Columns :data:`TRACE_COLUMNS` (+ :data:`GRAM_COLUMNS`): the loss ½Σ(ŷ−y)² on train and
+        test sets, ρ = γ‖A‖₂/√m (warm power iteration, rtol 1e-6), the forward/adjoint
+        iterations (slowest sample), work (sample-iterations / N) and residuals of that step,
+        ‖A−A(0)‖_F/‖A(0)‖_F and the same for W, and cumulative wall seconds.  ``trace.attrs``
+        holds ``lr`` (NaN if the run failed before "auto" was resolved), ``dtype``, ``status``
+        ("completed" or "stopped") and ``reason``.
+
+    Notes
+    -----
+    The run stops early, keeping the rows of the good steps, when the loss is not finite, a
+    solve does not converge, or ρ ≥ ``max_rho``; it does not raise for these.
     """
     trainable = check_trainable(trainable)
     X = check_inputs(params, X, gamma)
+    solver = settings(solver)
     steps, record_every = int(steps), int(record_every)
     if steps < 0 or record_every < 1:
         raise ValueError(f"need steps ≥ 0 and record_every ≥ 1, got {steps}, {record_every}")
+    if solver.lipschitz is not None:
+        raise ValueError("train sets the solver's lipschitz itself each step (from ρ, see certified)")
     has_test = X_test is not None
     if has_test:
         X_test = check_inputs(params, X_test, gamma)
@@ -101,15 +133,12 @@ def train(
     power = PowerNorm(params.m)
     rows, status, reason = [], "completed", None
     gamma_over_sqrt_m = gamma / np.sqrt(params.m)
-    if {"lipschitz", "A32"} & set(solver):
-        raise TypeError("train sets lipschitz (from ρ, see certified) and A32 itself each step")
-    if mixed is None:
-        mixed = params.dtype == np.float64
-    solver = dict(solver, mixed=bool(mixed))
+    mixed = params.dtype == np.float64 if solver.mixed is None else bool(solver.mixed)
+    solver = solver.replace(mixed=mixed)
     t0 = time.perf_counter()
     k = 0
     try:
-        lr = auto_lr(theta, X, y, gamma, trainable=trainable, tol=tol, **solver) if lr == "auto" else _check_lr(lr)
+        lr = auto_lr(theta, X, y, gamma, trainable=trainable, solver=solver) if lr == "auto" else _check_lr(lr)
         for k in range(steps + 1):
             rho = gamma_over_sqrt_m * power.estimate(theta.A)
             if rho >= max_rho:
@@ -117,10 +146,11 @@ def train(
                 break
             record = k % record_every == 0 or k == steps
             bound = RHO_MARGIN * rho
-            solver["lipschitz"] = bound if certified and bound < 1 else None
-            if mixed:  # one float32 copy of this step's A for every solve (train, test, Gram)
-                solver["A32"] = theta.A.astype(np.float32)
-            ev = evaluate(theta, X, y, gamma, tol=tol, trainable=trainable, need_grad=k < steps or (record and track_gram), warm_start=warm, **solver)
+            step_solver = solver.replace(lipschitz=bound if certified and bound < 1 else None)
+            # one float32 copy of this step's A for every solve (train, test, Gram)
+            A32 = theta.A.astype(np.float32) if mixed else None
+            ev = _evaluate(theta, X, y, gamma, step_solver, trainable=trainable,
+                           need_grad=k < steps or (record and track_gram), warm_start=warm, A32=A32)
             if not np.isfinite(ev.loss):
                 status, reason = "stopped", f"non-finite training loss at step {k}"
                 break
@@ -128,7 +158,7 @@ def train(
                 row = {
                     "step": k,
                     "train_loss": ev.loss,
-                    "test_loss": _test_loss(theta, X_test, y_test, gamma, tol, warm_test, solver) if has_test else np.nan,
+                    "test_loss": _test_loss(theta, X_test, y_test, gamma, step_solver, warm_test, A32) if has_test else np.nan,
                     "rho": rho,
                     "fwd_iter": warm.fwd_iter,
                     "adj_iter": warm.adj_iter if ev.K is not None else 0,
@@ -142,7 +172,7 @@ def train(
                     "rel_change_W": dist["W"] / W0n,
                 }
                 if track_gram:
-                    row.update(_gram_row(theta, X, gamma, ev, trainable, tol, solver))
+                    row.update(_gram_row(theta, X, gamma, ev, trainable, step_solver, A32))
                 row["seconds"] = time.perf_counter() - t0
                 rows.append(row)
             if k < steps:
@@ -166,15 +196,15 @@ def _check_lr(lr) -> float:
     return value
 
 
-def _test_loss(theta, X_test, y_test, gamma, tol, warm_test, solver):
-    r = output(theta, forward(theta, X_test, gamma, tol=tol, warm_start=warm_test, **solver)) - y_test
+def _test_loss(theta, X_test, y_test, gamma, solver, warm_test, A32):
+    r = output(theta, _forward(theta, X_test, gamma, solver, warm_test, A32)) - y_test
     return 0.5 * float(r @ r)
 
 
-def _gram_row(theta, X, gamma, ev, trainable, tol, solver):
+def _gram_row(theta, X, gamma, ev, trainable, solver, A32):
     """λ_min, λ_max of H over ``trainable`` and λ_min of every block (all four computed)."""
     # the gradient's K met a residual-weighted criterion; the Gram matrix needs it to tol
-    K = unit_adjoint(theta, gamma, ev.eq, tol=tol, k0=ev.K, **solver)
+    K = _unit_adjoint(theta, gamma, ev.eq, solver, k0=ev.K, A32=A32)
     parts = gram_blocks(theta, X, gamma, ev.eq, K, BLOCKS)
     lo, hi = eigh_extremes(sum(parts[b] for b in trainable))
     row = {"lambda_min_H": lo, "lambda_max_H": hi}
@@ -195,25 +225,50 @@ def gradient_flow(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     trainable=BLOCKS,
-    tol: float = 1e-12,
+    solver: SolverSettings | None = None,
     ode_method: str = "RK45",
-    **solver,
 ) -> pd.DataFrame:
-    """Integrate dθ/dt = −∇L(θ) on the trained blocks from t = 0 to ``t_max``.
+    """Integrate the gradient flow dθ/dt = −∇L(θ) on the trained blocks from t = 0 to ``t_max``.
 
-    Uses ``scipy.integrate.solve_ivp`` (adaptive, error-controlled; ``ode_method`` "RK45"
-    or "DOP853") with tolerances ``rtol``/``atol`` on θ; each right-hand side solves both
-    fixed-point equations to ``tol`` with warm starts.  Returns a DataFrame with columns
-    ``t`` and ``loss`` at ``t_eval`` (default: ``n_eval`` evenly spaced times); attrs hold
-    the number of gradient evaluations and the integrator's message.
+    Parameters
+    ----------
+    params : Params
+        θ(0) (not modified).
+    X : ndarray, shape (N, d)
+    y : ndarray, shape (N,)
+    gamma : float
+    t_max : float
+        End time, > 0.
+    n_eval : int
+        Evenly spaced report times in [0, t_max] when ``t_eval`` is not given.
+    t_eval : array_like, optional
+        Report times.
+    rtol, atol : float
+        The integrator's tolerances on θ.  The gradient jumps where a ReLU unit switches, so a
+        tight ``rtol`` is expensive (docs/performance.md).
+    trainable : sequence of {"A", "W", "u", "v"}
+    solver : SolverSettings, optional
+        Settings of both solves of every right-hand side (default tol 1e-12, tighter than
+        GD's: the integrator's error control sees the solver's error).
+    ode_method : {"RK45", "DOP853"}
+        The ``scipy.integrate.solve_ivp`` method (adaptive, error-controlled).
 
-    The gradient jumps where a ReLU unit switches, so tight ``rtol`` is expensive: 30 GD
-    steps' worth of time took 110 evaluations at rtol 1e-4, 3,584 at 1e-6, 30,980 at 1e-7.
+    Returns
+    -------
+    DataFrame
+        Columns ``t`` and ``loss`` at the report times; ``attrs`` hold the number of gradient
+        evaluations (``nfev``), the integrator's ``status`` and ``message``.
+
+    Raises
+    ------
+    NotConverged
+        When a solve fails.
     """
     from scipy.integrate import solve_ivp
 
     trainable = check_trainable(trainable)
     X = check_inputs(params, X, gamma)
+    solver = GF_SOLVER if solver is None else settings(solver)
     if not (t_max > 0):
         raise ValueError(f"t_max must be positive, got {t_max!r}")
     theta = params.copy()
@@ -226,7 +281,7 @@ def gradient_flow(
 
     def rhs(_t, vec):
         set_theta(vec)
-        ev = evaluate(theta, X, y, gamma, tol=tol, trainable=trainable, warm_start=warm, **solver)
+        ev = _evaluate(theta, X, y, gamma, solver, trainable=trainable, warm_start=warm)
         return -np.concatenate([getattr(ev.grads, b).ravel() for b in trainable])
 
     t_eval = np.linspace(0.0, t_max, n_eval) if t_eval is None else np.asarray(t_eval, dtype=float)
@@ -235,7 +290,7 @@ def gradient_flow(
     losses = []
     for j in range(sol.y.shape[1]):
         set_theta(sol.y[:, j])
-        losses.append(evaluate(theta, X, y, gamma, tol=tol, need_grad=False, warm_start=warm, **solver).loss)
+        losses.append(_evaluate(theta, X, y, gamma, solver, need_grad=False, warm_start=warm).loss)
     out = pd.DataFrame({"t": sol.t, "loss": losses})
     out.attrs.update(nfev=int(sol.nfev), status=int(sol.status), message=str(sol.message))
     return out

@@ -50,6 +50,11 @@ def logged(snakemake, name="workflow"):
             sys.stderr = old_stderr
 
 
+def solver_settings(run: dict, **changes) -> implicit.SolverSettings:
+    """The :class:`implicit.SolverSettings` of a run-table row (its ``tol``, ``max_iter``, ``method``)."""
+    return implicit.SolverSettings(tol=run["tol"], max_iter=run["max_iter"], method=run["method"], **changes)
+
+
 # -- one GD run ---------------------------------------------------------------------------
 #: parameter columns, in front of implicit.TRACE_COLUMNS in every run CSV.
 RUN_COLUMNS = (
@@ -67,7 +72,7 @@ def step_size(run: dict, params, ds):
         return run["lr"]
     try:
         return implicit.auto_lr(params, ds.X_train, ds.y_train, run["gamma"], trainable=tuple(run["trainable"].split("+")),
-                                fraction=f, tol=run["tol"], max_iter=run["max_iter"], method=run["method"])
+                                fraction=f, solver=solver_settings(run))
     except implicit.NotConverged:
         return "auto"
 
@@ -77,10 +82,11 @@ def run_gd(run: dict, ds) -> tuple[pd.DataFrame, dict]:
     params = implicit.init_params(ds.d, run["m"], run["seed"])
     t0 = time.perf_counter()
     theta, trace = implicit.train(
-        params, ds.X_train, ds.y_train, run["gamma"], lr=step_size(run, params, ds), steps=run["steps"], tol=run["tol"],
+        params, ds.X_train, ds.y_train, run["gamma"], lr=step_size(run, params, ds), steps=run["steps"],
+        solver=solver_settings(run),
         trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
         y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
-        track_gram=run["track_gram"], max_rho=run["max_rho"], max_iter=run["max_iter"], method=run["method"],
+        track_gram=run["track_gram"], max_rho=run["max_rho"],
     )
     wall = time.perf_counter() - t0
     status, reason, lr, dtype = (trace.attrs[k] for k in ("status", "reason", "lr", "dtype"))
@@ -97,8 +103,7 @@ def _failure_row(theta, ds, run, trace, reason) -> pd.DataFrame:
     """The failing step with NaN losses, exact ρ and a diagnostic (unconverged) forward solve."""
     match = re.search(r"at step (\d+)", reason or "")
     step = int(match.group(1)) if match else (int(trace["step"].iloc[-1]) + 1 if len(trace) else 0)
-    eq = implicit.equilibrium(theta, ds.X_train, run["gamma"], tol=run["tol"], max_iter=run["max_iter"],
-                              method=run["method"], return_unconverged=True)
+    eq = implicit.equilibrium(theta, ds.X_train, run["gamma"], solver_settings(run, mixed=False), return_unconverged=True)
     row = {c: np.nan for c in trace.columns}
     row.update(step=step, rho=gamma_rho(theta, run["gamma"]), fwd_iter=eq.n_iter, fwd_residual=eq.residual,
                adj_iter=0, rel_change_A=np.nan, rel_change_W=np.nan)
@@ -190,7 +195,7 @@ def gradient_flow(job: dict, data_path, *, engine_hash: str, threads: int, log) 
     job = dict(job)
     ds = load_dataset(data_path)
     trainable = tuple(job["trainable"].split("+"))
-    solver = {"max_iter": job["max_iter"], "method": job["method"]}
+    solver = solver_settings(job, mixed=False)
     lam0 = implicit.lambda0(ds.X_train)
     steps = np.unique(np.r_[np.arange(0, job["steps"] + 1, job["record_every"]), job["steps"]])
     tables, runs = [], []
@@ -200,10 +205,10 @@ def gradient_flow(job: dict, data_path, *, engine_hash: str, threads: int, log) 
         status, reason, info = "completed", "", {}
         try:
             eta = implicit.auto_lr(params, ds.X_train, ds.y_train, job["gamma"], trainable=trainable,
-                                   fraction=job["lr_fraction"], tol=job["tol"], **solver)
+                                   fraction=job["lr_fraction"], solver=solver)
             times = steps * eta
             out = implicit.gradient_flow(params, ds.X_train, ds.y_train, job["gamma"], float(times[-1]), t_eval=times,
-                                         rtol=job["rtol"], atol=job["atol"], trainable=trainable, tol=job["tol"], **solver)
+                                         rtol=job["rtol"], atol=job["atol"], trainable=trainable, solver=solver)
             info = dict(out.attrs)
             if out.attrs.get("status", 0) != 0 or len(out) < len(times):
                 status, reason = "stopped", f"solve_ivp: {out.attrs.get('message')} (reached t = {out['t'].max():.4g} of {times[-1]:.4g})"
@@ -273,7 +278,7 @@ def kernel_errors(job: dict, data_path, limit_path, *, engine_hash: str, threads
                 "m": job["m"], "gamma": job["gamma"], "seed": seed}
         params = implicit.init_params(ds.d, job["m"], seed)
         try:
-            eq = implicit.equilibrium(params, ds.X_train, job["gamma"], tol=job["tol"], max_iter=job["max_iter"], method=job["method"])
+            eq = implicit.equilibrium(params, ds.X_train, job["gamma"], solver_settings(job, mixed=False))
             finite = {"PhiPhi-Ginf": eq.Phi @ eq.Phi.T, "ZZ-Kinf": eq.Z @ eq.Z.T}
             status, reason, it, res = "completed", "", eq.n_iter, eq.residual
         except implicit.NotConverged as exc:

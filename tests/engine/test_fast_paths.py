@@ -11,7 +11,7 @@ import pytest
 
 import implicit
 from implicit import equilibrium
-from implicit.gradients import unit_adjoint
+from implicit.gradients import _unit_adjoint, unit_adjoint
 from implicit.solver import MIXED_SWITCH, adjoint, iterate
 
 from tests.reference import model as R
@@ -51,8 +51,8 @@ def adj_residual(p, gamma, P, K):
 def test_forward_fast_paths_meet_the_criterion(N, d, m, gamma, lip, mixed):
     p, X, _ = problem(N, d, m)
     rho = rho_of(p, gamma)
-    plain = equilibrium(p, X, gamma, tol=1e-14)
-    eq = equilibrium(p, X, gamma, tol=TOL, lipschitz=1.05 * rho if lip else None, mixed=mixed)
+    plain = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=1e-14))
+    eq = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=TOL, lipschitz=1.05 * rho if lip else None, mixed=mixed))
     true = fwd_residual(p, X, gamma, eq.Z)
     if lip:  # the returned point itself meets the criterion
         assert true.max() < TOL
@@ -68,8 +68,8 @@ def test_forward_fast_paths_meet_the_criterion(N, d, m, gamma, lip, mixed):
 def test_certified_stopping_saves_iterations():
     p, X, _ = problem(40, 10, 120)
     rho = rho_of(p, 0.1)
-    plain = equilibrium(p, X, 0.1, tol=TOL)
-    cert = equilibrium(p, X, 0.1, tol=TOL, lipschitz=1.05 * rho)
+    plain = equilibrium(p, X, 0.1, solver=implicit.SolverSettings(tol=TOL))
+    cert = equilibrium(p, X, 0.1, solver=implicit.SolverSettings(tol=TOL, lipschitz=1.05 * rho))
     assert cert.n_iter < plain.n_iter and cert.work < plain.work
 
 
@@ -77,13 +77,13 @@ def test_mixed_uses_float32_steps_and_far_rows_go_alone():
     """Rows started at the solution take float32 steps; rows started at 0 are far and take
     float64 steps alone first (so the work is below n_iter full iterations)."""
     p, X, _ = problem(40, 10, 120)
-    Zs = equilibrium(p, X, 0.1, tol=1e-14).Z
+    Zs = equilibrium(p, X, 0.1, solver=implicit.SolverSettings(tol=1e-14)).Z
     z0 = Zs + 1e-6 * np.random.default_rng(0).standard_normal(Zs.shape)
-    near = equilibrium(p, X, 0.1, tol=TOL, z0=z0, mixed=True)
+    near = equilibrium(p, X, 0.1, z0=z0, solver=implicit.SolverSettings(tol=TOL, mixed=True))
     assert near.exact_work < near.work          # float32 steps were taken
     assert fwd_residual(p, X, 0.1, near.Z).max() < 0.3 * TOL
     z0[::2] = 0.0                               # half the rows far from the solution
-    half = equilibrium(p, X, 0.1, tol=TOL, z0=z0, mixed=True)
+    half = equilibrium(p, X, 0.1, z0=z0, solver=implicit.SolverSettings(tol=TOL, mixed=True))
     assert half.work < half.n_iter - 1           # the near rows did not follow every step
     assert fwd_residual(p, X, 0.1, half.Z).max() < 0.3 * TOL
     np.testing.assert_allclose(half.Z, Zs, atol=2 * TOL)  # rows back in their order
@@ -93,10 +93,10 @@ def test_mixed_uses_float32_steps_and_far_rows_go_alone():
 def test_adjoint_fast_paths_meet_the_weighted_criterion(N, d, m, gamma):
     p, X, _ = problem(N, d, m)
     rho = rho_of(p, gamma)
-    eq = equilibrium(p, X, gamma, tol=1e-14)
+    eq = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=1e-14))
     w = np.logspace(-6, 0, N)[np.random.default_rng(1).permutation(N)]  # |r|-like weights
-    plain = adjoint(p, gamma, eq.P, tol=1e-14).x
-    sol = adjoint(p, gamma, eq.P, tol=TOL, weights=w, lipschitz=1.05 * rho, mixed=True)
+    plain = adjoint(p, gamma, eq.P, solver=implicit.SolverSettings(tol=1e-14)).x
+    sol = adjoint(p, gamma, eq.P, weights=w, solver=implicit.SolverSettings(tol=TOL, lipschitz=1.05 * rho, mixed=True))
     assert np.max(w * adj_residual(p, gamma, eq.P, sol.x)) < TOL
     assert np.all(np.abs(sol.x - plain).max(axis=1) * w <= 2 * TOL / (1 - rho))
     assert sol.exact_work <= sol.work
@@ -104,13 +104,13 @@ def test_adjoint_fast_paths_meet_the_weighted_criterion(N, d, m, gamma):
 
 def test_unit_adjoint_uses_the_shared_float32_copy():
     p, X, _ = problem(12, 5, 8, seed=3)
-    eq = equilibrium(p, X, 0.3, tol=1e-13)
-    K = unit_adjoint(p, 0.3, eq, tol=TOL, mixed=True, A32=p.A.astype(np.float32))
+    eq = equilibrium(p, X, 0.3, solver=implicit.SolverSettings(tol=1e-13))
+    K = _unit_adjoint(p, 0.3, eq, implicit.SolverSettings(tol=TOL, mixed=True), A32=p.A.astype(np.float32))
     assert adj_residual(p, 0.3, eq.P, K).max() < TOL
     with pytest.raises(ValueError, match="A32"):
-        unit_adjoint(p, 0.3, eq, mixed=True, A32=p.A)  # float64: not a float32 copy
+        _unit_adjoint(p, 0.3, eq, implicit.SolverSettings(mixed=True), A32=p.A)  # float64: not a float32 copy
     with pytest.raises(ValueError, match="lipschitz"):
-        equilibrium(p, X, 0.3, lipschitz=1.2)
+        equilibrium(p, X, 0.3, solver=implicit.SolverSettings(lipschitz=1.2))
 
 
 def test_iterate_rows_finish_only_on_exact_steps():
@@ -142,7 +142,7 @@ def test_iterate_rows_finish_only_on_exact_steps():
         return res
 
     x = x0.copy()
-    sol = iterate(apply, x, tol=TOL, max_iter=200, rows=(cc, bias), lipschitz=L, mixed=True)
+    sol = iterate(apply, x, rows=(cc, bias), settings=implicit.SolverSettings(tol=TOL, max_iter=200, lipschitz=L, mixed=True))
     assert sol.reason is None
     np.testing.assert_array_equal(cc, c)             # rows restored to their order
     true = np.linalg.norm(x @ B.T + c - x, axis=1)
@@ -157,12 +157,12 @@ def test_train_mixed_only_for_float64():
     """float32 θ has no lower precision to increment in: train's default leaves it plain."""
     p, X, y = problem(12, 5, 40)
     _, tr64 = implicit.train(p, X, y, 0.1, lr=0.01, steps=4)
-    _, tr32 = implicit.train(p.astype(np.float32), X, y, 0.1, lr=0.01, steps=4, tol=1e-5)
+    _, tr32 = implicit.train(p.astype(np.float32), X, y, 0.1, lr=0.01, steps=4, solver=implicit.SolverSettings(tol=1e-5))
     assert (tr64["fwd_work_f64"] < tr64["fwd_work"]).any()
     np.testing.assert_array_equal(tr32["fwd_work_f64"], tr32["fwd_work"])
     assert tr32.attrs["status"] == "completed"
-    with pytest.raises(TypeError, match="lipschitz"):
-        implicit.train(p, X, y, 0.1, lr=0.01, steps=1, lipschitz=0.5)
+    with pytest.raises(ValueError, match="lipschitz"):
+        implicit.train(p, X, y, 0.1, lr=0.01, steps=1, solver=implicit.SolverSettings(lipschitz=0.5))
 
 
 def test_forward_start_uses_the_new_features():
@@ -174,12 +174,12 @@ def test_forward_start_uses_the_new_features():
     p, X, y = problem(40, 10, 120)
     ws, theta = WarmStart(extrapolate=True), p.copy()
     for _ in range(6):
-        ev = evaluate(theta, X, y, 0.1, tol=1e-13, warm_start=ws)
+        ev = evaluate(theta, X, y, 0.1, warm_start=ws, solver=implicit.SolverSettings(tol=1e-13))
         theta.axpy(-0.01, ev.grads)
     Phi = features(theta, X)[1]
     start = ws.start_Z(Phi.shape, Phi)
     linear = 2 * ws.Z - ws._prev["Z"]
-    exact = equilibrium(theta, X, 0.1, tol=1e-13).Z
+    exact = equilibrium(theta, X, 0.1, solver=implicit.SolverSettings(tol=1e-13)).Z
     err_start = np.median(np.linalg.norm(start - exact, axis=1))
     err_linear = np.median(np.linalg.norm(linear - exact, axis=1))
     assert err_start < err_linear / 3
@@ -206,7 +206,7 @@ def test_adjoint_start_combines_the_last_three():
 
     p, X, _ = problem(12, 5, 30)
     gamma, rng = 0.3, np.random.default_rng(3)
-    eq = equilibrium(p, X, gamma, tol=1e-13)
+    eq = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=1e-13))
     us = [rng.standard_normal(p.m) for _ in range(3)]  # most recent first
     c = np.array([2.9, -2.8, 0.9])
     u_new = sum(ci * ui for ci, ui in zip(c, us))
@@ -214,7 +214,7 @@ def test_adjoint_start_combines_the_last_three():
     def adj(u):
         q = p.copy()
         q.u[:] = u
-        return q, unit_adjoint(q, gamma, eq, tol=1e-13)
+        return q, unit_adjoint(q, gamma, eq, solver=implicit.SolverSettings(tol=1e-13))
 
     ws = WarmStart(extrapolate=True)
     P_old = eq.P.copy()
@@ -259,10 +259,10 @@ def test_adjoint_start_on_a_gd_trajectory():
     p, X, y = problem(40, 10, 120)
     ws, theta = WarmStart(extrapolate=True), p.copy()
     for _ in range(10):
-        ev = evaluate(theta, X, y, 0.1, tol=1e-13, warm_start=ws)
+        ev = evaluate(theta, X, y, 0.1, warm_start=ws, solver=implicit.SolverSettings(tol=1e-13))
         theta.axpy(-0.01, ev.grads)
-    eq = equilibrium(theta, X, 0.1, tol=1e-13)
-    K = unit_adjoint(theta, 0.1, eq, tol=1e-13)
+    eq = equilibrium(theta, X, 0.1, solver=implicit.SolverSettings(tol=1e-13))
+    K = unit_adjoint(theta, 0.1, eq, solver=implicit.SolverSettings(tol=1e-13))
     start = ws.start_K(theta, 0.1, eq.P)
     hist = ws._prev["adj"]
     Ks, us, Ds, _ = zip(*hist)

@@ -30,9 +30,9 @@ def fd_block(p, X, y, gamma, block, h=H):
     for idx in np.ndindex(a.shape):
         q = p.copy()
         getattr(q, block)[idx] += h
-        lp = implicit.loss(q, X, y, gamma, tol=FD_TOL)
+        lp = implicit.loss(q, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
         getattr(q, block)[idx] -= 2 * h
-        lm = implicit.loss(q, X, y, gamma, tol=FD_TOL)
+        lm = implicit.loss(q, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
         out[idx] = (lp - lm) / (2 * h)
     return out
 
@@ -48,8 +48,8 @@ def fd_agrees(analytic, fd, rtol=1e-6):
 
 
 def directional_fd(p, X, y, gamma, direction, h=H):
-    lp = implicit.loss(p + h * direction, X, y, gamma, tol=FD_TOL)
-    lm = implicit.loss(p - h * direction, X, y, gamma, tol=FD_TOL)
+    lp = implicit.loss(p + h * direction, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
+    lm = implicit.loss(p - h * direction, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
     return (lp - lm) / (2 * h)
 
 
@@ -64,8 +64,8 @@ def random_direction(p, seed):
 def test_gradient_blocks_vs_finite_differences(N, d, m, gamma):
     p, X, y = problem(N, d, m)
     assert implicit.solver.gamma_rho(p, gamma) < 1
-    L, g = implicit.loss_and_grad(p, X, y, gamma, tol=FD_TOL)
-    assert L == pytest.approx(implicit.loss(p, X, y, gamma, tol=FD_TOL), rel=1e-13)
+    L, g = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
+    assert L == pytest.approx(implicit.loss(p, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL)), rel=1e-13)
     errs = {}
     for b in BLOCKS:
         fd = fd_block(p, X, y, gamma, b)
@@ -80,7 +80,7 @@ def test_gradient_blocks_vs_finite_differences(N, d, m, gamma):
 def test_finite_difference_check_can_fail(N, d, m, gamma):
     """The same check rejects slightly wrong gradients (relative 1e-5 or one entry off)."""
     p, X, y = problem(N, d, m)
-    _, g = implicit.loss_and_grad(p, X, y, gamma, tol=FD_TOL)
+    _, g = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
     for b in BLOCKS:
         fd = fd_block(p, X, y, gamma, b)
         an = getattr(g, b)
@@ -91,7 +91,7 @@ def test_finite_difference_check_can_fail(N, d, m, gamma):
         bad[k] += 1e-5 * np.abs(an).max()
         assert not fd_agrees(bad, fd), b
     # a plausible formula slip: ∇_A without the activation mask D (use K instead of V = D⊙K)
-    ev = implicit.evaluate(p, X, y, gamma, tol=FD_TOL)
+    ev = implicit.evaluate(p, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
     wrong_A = (gamma / np.sqrt(m)) * (ev.K * ev.r[:, None]).T @ ev.eq.Z
     assert not fd_agrees(wrong_A, fd_block(p, X, y, gamma, "A"))
 
@@ -100,7 +100,7 @@ def test_finite_difference_check_can_fail(N, d, m, gamma):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_directional_derivative(N, d, m, gamma, seed):
     p, X, y = problem(N, d, m)
-    _, g = implicit.loss_and_grad(p, X, y, gamma, tol=FD_TOL)
+    _, g = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
     delta = random_direction(p, seed)
     fd = directional_fd(p, X, y, gamma, delta)
     an = g.vdot(delta)
@@ -114,10 +114,10 @@ def test_directional_derivative(N, d, m, gamma, seed):
 def test_matches_reference(N, d, m, gamma):
     p, X, y = problem(N, d, m)
     tol = 1e-13
-    yhat = implicit.predict(p, X, gamma, tol=tol)
+    yhat = implicit.predict(p, X, gamma, solver=implicit.SolverSettings(tol=tol))
     yref = R.predict(p, X, gamma)
     assert np.abs(yhat - yref).max() <= 1e-10 * max(1.0, np.abs(yref).max())
-    L, g = implicit.loss_and_grad(p, X, y, gamma, tol=tol)
+    L, g = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=tol))
     Lr, gr = R.loss_and_grad(p, X, y, gamma)
     assert abs(L - Lr) <= 1e-10 * Lr
     for b in BLOCKS:
@@ -129,7 +129,7 @@ def test_adjoint_matches_reference():
     """K rows are k_i = (I − γ̃AᵀD_i)⁻¹u, so V = D⊙K equals the reference's c_i = G_iᵀu."""
     p, X, y = problem(6, 3, 9)
     gamma = 0.35
-    ev = implicit.evaluate(p, X, y, gamma, tol=1e-13)
+    ev = implicit.evaluate(p, X, y, gamma, solver=implicit.SolverSettings(tol=1e-13))
     for i, x in enumerate(X):
         s = R.sample_quantities(p, x, gamma)
         V_i = np.where(ev.eq.P[i] > 0, ev.K[i], 0.0)
@@ -141,8 +141,8 @@ def test_adjoint_matches_reference():
 def test_trainable_subsets(trainable):
     p, X, y = problem(6, 3, 7)
     gamma = 0.3
-    L_all, g_all = implicit.loss_and_grad(p, X, y, gamma, tol=1e-13)
-    L, g = implicit.loss_and_grad(p, X, y, gamma, tol=1e-13, trainable=trainable)
+    L_all, g_all = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=1e-13))
+    L, g = implicit.loss_and_grad(p, X, y, gamma, trainable=trainable, solver=implicit.SolverSettings(tol=1e-13))
     assert L == pytest.approx(L_all, rel=1e-13)
     for b in BLOCKS:
         if b in trainable:
@@ -156,28 +156,28 @@ def test_trainable_subsets(trainable):
 def test_warm_start_and_anderson_give_same_gradient():
     p, X, y = problem(8, 4, 10)
     gamma = 0.4
-    L0, g0 = implicit.loss_and_grad(p, X, y, gamma, tol=1e-13)
+    L0, g0 = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=1e-13))
     ws = WarmStart()
-    L1, g1 = implicit.loss_and_grad(p, X, y, gamma, tol=1e-13, warm_start=ws)
+    L1, g1 = implicit.loss_and_grad(p, X, y, gamma, warm_start=ws, solver=implicit.SolverSettings(tol=1e-13))
     assert ws.Z is not None and ws.K is not None and ws.fwd_iter > 1 and ws.adj_iter > 1
     assert ws.fwd_residual < 1e-13
-    L2, g2 = implicit.loss_and_grad(p, X, y, gamma, tol=1e-13, warm_start=ws)
+    L2, g2 = implicit.loss_and_grad(p, X, y, gamma, warm_start=ws, solver=implicit.SolverSettings(tol=1e-13))
     assert ws.fwd_iter == 1 and ws.adj_iter == 1  # restarted at the solution
-    L3, g3 = implicit.loss_and_grad(p, X, y, gamma, tol=1e-13, method="anderson")
+    L3, g3 = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=1e-13, method="anderson"))
     for L, g in [(L1, g1), (L2, g2), (L3, g3)]:
         assert L == pytest.approx(L0, rel=1e-11)
         for b in BLOCKS:
             np.testing.assert_allclose(getattr(g, b), getattr(g0, b), rtol=0, atol=1e-10 * np.abs(getattr(g0, b)).max())
     # a warm start of the wrong shape (other data) is ignored, not an error
-    L4, _ = implicit.loss_and_grad(p, X[:3], y[:3], gamma, tol=1e-13, warm_start=ws)
-    assert L4 == pytest.approx(implicit.loss(p, X[:3], y[:3], gamma, tol=1e-13), rel=1e-11)
+    L4, _ = implicit.loss_and_grad(p, X[:3], y[:3], gamma, warm_start=ws, solver=implicit.SolverSettings(tol=1e-13))
+    assert L4 == pytest.approx(implicit.loss(p, X[:3], y[:3], gamma, solver=implicit.SolverSettings(tol=1e-13)), rel=1e-11)
 
 
 def test_float32_gradients_close_to_float64():
     p, X, y = problem(6, 3, 10)
     gamma = 0.2
-    _, g64 = implicit.loss_and_grad(p, X, y, gamma, tol=1e-12)
-    L32, g32 = implicit.loss_and_grad(p.astype(np.float32), X, y, gamma, tol=1e-5)
+    _, g64 = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=1e-12))
+    L32, g32 = implicit.loss_and_grad(p.astype(np.float32), X, y, gamma, solver=implicit.SolverSettings(tol=1e-5))
     assert g32.dtype == np.float32
     for b in BLOCKS:
         assert rel_err(getattr(g32, b).astype(np.float64), getattr(g64, b)) < 1e-4, b
@@ -185,10 +185,10 @@ def test_float32_gradients_close_to_float64():
 
 def test_loss_is_half_sum_of_squares():
     p, X, y = problem(5, 3, 6)
-    yhat = implicit.predict(p, X, 0.2, tol=1e-13)
-    assert implicit.loss(p, X, y, 0.2, tol=1e-13) == pytest.approx(0.5 * np.sum((yhat - y) ** 2), rel=1e-14)
+    yhat = implicit.predict(p, X, 0.2, solver=implicit.SolverSettings(tol=1e-13))
+    assert implicit.loss(p, X, y, 0.2, solver=implicit.SolverSettings(tol=1e-13)) == pytest.approx(0.5 * np.sum((yhat - y) ** 2), rel=1e-14)
     # ŷ = Zu + Φv
-    eq = implicit.equilibrium(p, X, 0.2, tol=1e-13)
+    eq = implicit.equilibrium(p, X, 0.2, solver=implicit.SolverSettings(tol=1e-13))
     np.testing.assert_allclose(yhat, eq.Z @ p.u + eq.Phi @ p.v, rtol=1e-13)
 
 
@@ -216,12 +216,14 @@ def test_input_validation():
         with pytest.raises(ValueError, match="gamma"):
             implicit.predict(p, X, g)
     with pytest.raises(ValueError, match="method"):
-        implicit.loss_and_grad(p, X, y, 0.3, method="broyden")
+        implicit.loss_and_grad(p, X, y, 0.3, solver=implicit.SolverSettings(method="broyden"))
     for bad in [("B",), (), "x", ("A", "z")]:
         with pytest.raises(ValueError, match="trainable"):
             implicit.loss_and_grad(p, X, y, 0.3, trainable=bad)
-    with pytest.raises(TypeError, match="solver options"):
+    with pytest.raises(TypeError, match="maxiter"):
         implicit.loss_and_grad(p, X, y, 0.3, maxiter=5)
+    with pytest.raises(TypeError, match="SolverSettings"):
+        implicit.loss_and_grad(p, X, y, 0.3, {"max_iter": 5})
 
 
 def test_large_residuals_well_posed():

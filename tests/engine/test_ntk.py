@@ -27,9 +27,9 @@ def fd_jacobian(p, X, gamma, h=H):
         for idx in np.ndindex(a.shape):
             q = p.copy()
             getattr(q, b)[idx] += h
-            yp = implicit.predict(q, X, gamma, tol=FD_TOL)
+            yp = implicit.predict(q, X, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
             getattr(q, b)[idx] -= 2 * h
-            ym = implicit.predict(q, X, gamma, tol=FD_TOL)
+            ym = implicit.predict(q, X, gamma, solver=implicit.SolverSettings(tol=FD_TOL))
             cols.append((yp - ym) / (2 * h))
         J[b] = np.array(cols).T
     return J
@@ -42,7 +42,7 @@ def rel(a, b):
 @pytest.mark.parametrize("N,d,m,gamma", [(4, 3, 5, 0.3), (6, 3, 4, 0.45)])
 def test_gram_blocks_vs_finite_difference_jacobian(N, d, m, gamma):
     p, X, _ = problem(N, d, m)
-    Hb = implicit.gram(p, X, gamma, blocks=True, tol=FD_TOL)
+    Hb = implicit.gram(p, X, gamma, blocks=True, solver=implicit.SolverSettings(tol=FD_TOL))
     assert set(Hb) == set(BLOCKS)
     J = fd_jacobian(p, X, gamma)
     Jr = R.jacobian(p, X, gamma)
@@ -62,29 +62,29 @@ def test_gram_blocks_vs_finite_difference_jacobian(N, d, m, gamma):
 @pytest.mark.parametrize("N,d,m,gamma", [(5, 3, 7, 0.2), (9, 4, 6, 0.4), (3, 6, 15, 0.1)])
 def test_gram_matches_reference(N, d, m, gamma):
     p, X, _ = problem(N, d, m)
-    Hb = implicit.gram(p, X, gamma, blocks=True, tol=1e-13)
+    Hb = implicit.gram(p, X, gamma, blocks=True, solver=implicit.SolverSettings(tol=1e-13))
     Hr = R.gram_blocks(p, X, gamma)
     for b in BLOCKS:
         assert rel(Hb[b], Hr[b]) <= 1e-10, b
-    Hsum = implicit.gram(p, X, gamma, tol=1e-13)
+    Hsum = implicit.gram(p, X, gamma, solver=implicit.SolverSettings(tol=1e-13))
     assert rel(Hsum, sum(Hr.values())) <= 1e-10
 
 
 def test_gram_sum_and_trainable_subsets():
     p, X, _ = problem(6, 3, 8)
     gamma = 0.3
-    Hb = implicit.gram(p, X, gamma, blocks=True, tol=1e-13)
-    np.testing.assert_allclose(implicit.gram(p, X, gamma, tol=1e-13), sum(Hb.values()), rtol=1e-12)
+    Hb = implicit.gram(p, X, gamma, blocks=True, solver=implicit.SolverSettings(tol=1e-13))
+    np.testing.assert_allclose(implicit.gram(p, X, gamma, solver=implicit.SolverSettings(tol=1e-13)), sum(Hb.values()), rtol=1e-12)
     for tr in [("A",), ("W",), ("u", "v"), ("A", "v")]:
-        sub = implicit.gram(p, X, gamma, blocks=True, trainable=tr, tol=1e-13)
+        sub = implicit.gram(p, X, gamma, blocks=True, trainable=tr, solver=implicit.SolverSettings(tol=1e-13))
         assert set(sub) == set(tr)
         for b in tr:
             np.testing.assert_allclose(sub[b], Hb[b], rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(implicit.gram(p, X, gamma, trainable=tr, tol=1e-13), sum(Hb[b] for b in tr), rtol=1e-10)
+        np.testing.assert_allclose(implicit.gram(p, X, gamma, trainable=tr, solver=implicit.SolverSettings(tol=1e-13)), sum(Hb[b] for b in tr), rtol=1e-10)
     with pytest.raises(ValueError, match="trainable"):
         implicit.gram(p, X, gamma, trainable=("Q",))
     # H^u = ZZᵀ and H^v = ΦΦᵀ (samples as rows)
-    eq = implicit.equilibrium(p, X, gamma, tol=1e-13)
+    eq = implicit.equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=1e-13))
     np.testing.assert_allclose(Hb["u"], eq.Z @ eq.Z.T, rtol=1e-12)
     np.testing.assert_allclose(Hb["v"], eq.Phi @ eq.Phi.T, rtol=1e-12)
 
@@ -148,4 +148,4 @@ def test_gram_input_validation():
     with pytest.raises(ValueError, match=r"shape \(N, 3\)"):
         implicit.gram(p, X[:, :1], 0.1)
     with pytest.raises(ValueError, match="method"):
-        implicit.gram(p, X, 0.1, method="x")
+        implicit.gram(p, X, 0.1, solver=implicit.SolverSettings(method="x"))

@@ -1,6 +1,8 @@
 """Forward equilibrium solver (SPEC §2): fixed-point residual, agreement with the dense
 reference, warm starts, Anderson, the contraction bound, NotConverged, input validation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -39,7 +41,7 @@ def rho_of(p, gamma):
 @pytest.mark.parametrize("tol", [1e-6, 1e-12])
 def test_fixed_point_residual_below_tol(N, d, m, gamma, tol):
     p, X, _ = problem(N, d, m)
-    eq = equilibrium(p, X, gamma, tol=tol)
+    eq = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=tol))
     res, Phi = fp_residual(p, X, gamma, eq.Z)
     assert eq.converged and eq.Z.shape == (N, m)
     assert res.max() <= tol
@@ -57,7 +59,7 @@ def test_fixed_point_residual_below_tol(N, d, m, gamma, tol):
 def test_matches_dense_reference(N, d, m, gamma):
     p, X, _ = problem(N, d, m)
     tol = 1e-13
-    eq = equilibrium(p, X, gamma, tol=tol)
+    eq = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=tol))
     Zr, Phir = R.equilibria(p, X, gamma)
     rho = rho_of(p, gamma)
     assert rho < 1
@@ -72,15 +74,15 @@ def test_rows_are_independent():
     """Solving a subset of samples gives the same equilibria as solving them in a batch."""
     p, X, _ = problem(9, 4, 12)
     tol = 1e-13
-    full = equilibrium(p, X, 0.3, tol=tol).Z
+    full = equilibrium(p, X, 0.3, solver=implicit.SolverSettings(tol=tol)).Z
     rows = [2, 5, 7]
-    part = equilibrium(p, X[rows], 0.3, tol=tol).Z
+    part = equilibrium(p, X[rows], 0.3, solver=implicit.SolverSettings(tol=tol)).Z
     np.testing.assert_allclose(part, full[rows], atol=4 * tol)
     # non-contiguous / Fortran-ordered / integer-free inputs give the same answer
-    np.testing.assert_allclose(equilibrium(p, np.asfortranarray(X), 0.3, tol=tol).Z, full, atol=4 * tol)
+    np.testing.assert_allclose(equilibrium(p, np.asfortranarray(X), 0.3, solver=implicit.SolverSettings(tol=tol)).Z, full, atol=4 * tol)
     Xbig = np.zeros((9, 8))
     Xbig[:, ::2] = X
-    np.testing.assert_allclose(equilibrium(p, Xbig[:, ::2], 0.3, tol=tol).Z, full, atol=4 * tol)
+    np.testing.assert_allclose(equilibrium(p, Xbig[:, ::2], 0.3, solver=implicit.SolverSettings(tol=tol)).Z, full, atol=4 * tol)
 
 
 @pytest.mark.parametrize("N,d,m,gamma", CASES[:3])
@@ -88,15 +90,15 @@ def test_warm_start_from_solution(N, d, m, gamma):
     p, X, _ = problem(N, d, m)
     tol = 1e-12
     rho = rho_of(p, gamma)
-    cold = equilibrium(p, X, gamma, tol=tol)
+    cold = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=tol))
     z0 = cold.Z.copy()
-    warm = equilibrium(p, X, gamma, tol=tol, z0=z0)
+    warm = equilibrium(p, X, gamma, z0=z0, solver=implicit.SolverSettings(tol=tol))
     assert warm.n_iter == 1  # already a fixed point to tol
     np.testing.assert_array_equal(z0, cold.Z)  # z0 is not modified
     assert np.abs(warm.Z - cold.Z).max() <= 2 * tol / (1 - rho)
     rng = np.random.default_rng(5)
     z1 = cold.Z + 0.1 * rng.standard_normal(cold.Z.shape)
-    pert = equilibrium(p, X, gamma, tol=tol, z0=z1)
+    pert = equilibrium(p, X, gamma, z0=z1, solver=implicit.SolverSettings(tol=tol))
     assert 1 < pert.n_iter
     assert np.linalg.norm(pert.Z - cold.Z, axis=1).max() <= 2 * tol / (1 - rho)
 
@@ -108,12 +110,12 @@ def test_partial_warm_start_keeps_row_order():
     p, X, _ = problem(N, d, m)
     tol = 1e-12
     rho = rho_of(p, gamma)
-    cold = equilibrium(p, X, gamma, tol=tol)
+    cold = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=tol))
     z0 = cold.Z.copy()
     rng = np.random.default_rng(9)
     slow = [1, 4, 10]
     z0[slow] += rng.standard_normal((len(slow), m))
-    warm = equilibrium(p, X, gamma, tol=tol, z0=z0)
+    warm = equilibrium(p, X, gamma, z0=z0, solver=implicit.SolverSettings(tol=tol))
     assert np.linalg.norm(warm.Z - cold.Z, axis=1).max() <= 2 * tol / (1 - rho)
     np.testing.assert_array_equal(warm.Phi, cold.Phi)
     np.testing.assert_array_equal(warm.Q, cold.Q)
@@ -125,14 +127,14 @@ def test_partial_warm_start_keeps_row_order():
 
     X2, y2 = R.make_data(N, d, 0)
     ws = WarmStart()
-    _, g_ref = implicit.loss_and_grad(p, X2, y2, gamma, tol=1e-13)
-    implicit.loss_and_grad(p, X2, y2, gamma, tol=1e-13, warm_start=ws)
+    _, g_ref = implicit.loss_and_grad(p, X2, y2, gamma, solver=implicit.SolverSettings(tol=1e-13))
+    implicit.loss_and_grad(p, X2, y2, gamma, warm_start=ws, solver=implicit.SolverSettings(tol=1e-13))
     ws.Z = ws.Z.copy()
     ws.Z[slow] += 1.0
     if ws.K is not None:
         ws.K = ws.K.copy()
         ws.K[slow] += 1.0
-    _, g = implicit.loss_and_grad(p, X2, y2, gamma, tol=1e-13, warm_start=ws)
+    _, g = implicit.loss_and_grad(p, X2, y2, gamma, warm_start=ws, solver=implicit.SolverSettings(tol=1e-13))
     for b in implicit.BLOCKS:
         ref = getattr(g_ref, b)
         assert np.abs(getattr(g, b) - ref).max() <= 1e-10 * np.abs(ref).max(), b
@@ -143,15 +145,15 @@ def test_anderson_agrees_with_plain(N, d, m, gamma):
     p, X, _ = problem(N, d, m)
     tol = 1e-12
     rho = rho_of(p, gamma)
-    plain = equilibrium(p, X, gamma, tol=tol)
-    aa = equilibrium(p, X, gamma, tol=tol, method="anderson")
+    plain = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=tol))
+    aa = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=tol, method="anderson"))
     assert aa.converged
     assert np.linalg.norm(aa.Z - plain.Z, axis=1).max() <= 2 * tol / (1 - rho)
     res, _ = fp_residual(p, X, gamma, aa.Z)
     assert res.max() <= tol
     np.testing.assert_array_equal(aa.Z, np.maximum(aa.P, 0.0))
     for depth in (1, 3):
-        other = equilibrium(p, X, gamma, tol=tol, method="anderson", anderson_depth=depth)
+        other = equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=tol, method="anderson", anderson_depth=depth))
         assert np.linalg.norm(other.Z - plain.Z, axis=1).max() <= 2 * tol / (1 - rho)
 
 
@@ -165,7 +167,7 @@ def test_iteration_bound(gamma):
     Zk = np.zeros_like(Phi)
     done = 0
     for k in (1, 2, 3, 5, 8, 13):
-        eq = equilibrium(p, X, gamma, tol=1e-15, max_iter=k, return_unconverged=True)
+        eq = equilibrium(p, X, gamma, return_unconverged=True, solver=implicit.SolverSettings(tol=1e-15, max_iter=k))
         assert not eq.converged and eq.n_iter == k and len(eq.residuals) == k
         while done < k:  # the same k plain steps, written out here
             Zk = np.maximum(Zk @ (gt * p.A).T + Phi, 0.0)
@@ -196,7 +198,7 @@ def test_not_converged_cycling():
     p = cycling_params(6, 3, gamma)
     _, Phi = implicit.features(p, X)
     with pytest.raises(NotConverged) as info:
-        equilibrium(p, X, gamma, tol=1e-10, max_iter=1000, patience=20)
+        equilibrium(p, X, gamma, solver=implicit.SolverSettings(tol=1e-10, max_iter=1000, patience=20))
     exc = info.value
     assert exc.rho > 1 and exc.rho == pytest.approx(3.0, rel=1e-12)
     assert exc.reason == "stalled" and exc.what == "forward"
@@ -207,16 +209,16 @@ def test_not_converged_cycling():
     assert isinstance(exc.state, implicit.Equilibrium) and not exc.state.converged
     # max_iter reached first
     with pytest.raises(NotConverged) as info:
-        equilibrium(p, X, gamma, max_iter=7)
+        equilibrium(p, X, gamma, solver=implicit.SolverSettings(max_iter=7))
     assert info.value.reason == "max_iter" and len(info.value.residuals) == 7
     # return_unconverged: the last iterate (odd number of steps → φ), flagged
-    eq = equilibrium(p, X, gamma, max_iter=7, return_unconverged=True)
+    eq = equilibrium(p, X, gamma, return_unconverged=True, solver=implicit.SolverSettings(max_iter=7))
     assert eq.converged is False and eq.n_iter == 7
     np.testing.assert_allclose(eq.Z, Phi, rtol=1e-14)
-    eq = equilibrium(p, X, gamma, max_iter=8, return_unconverged=True)
+    eq = equilibrium(p, X, gamma, return_unconverged=True, solver=implicit.SolverSettings(max_iter=8))
     np.testing.assert_array_equal(eq.Z, 0.0)
     # the true solution φ/(1 + a) exists and is a fixed point: the solver accepts it as z0
-    eq = equilibrium(p, X, gamma, z0=Phi / 4.0, tol=1e-12)
+    eq = equilibrium(p, X, gamma, z0=Phi / 4.0, solver=implicit.SolverSettings(tol=1e-12))
     assert eq.converged and np.abs(eq.Z - Phi / 4.0).max() < 1e-12
 
 
@@ -224,11 +226,11 @@ def test_tol_below_rounding_says_so():
     """A contraction only stalls at its rounding floor: the error says to raise tol."""
     p, X, _ = problem(20, 5, 200)
     with pytest.raises(NotConverged) as info:
-        equilibrium(p, X, 0.1, tol=1e-20, patience=10)
+        equilibrium(p, X, 0.1, solver=implicit.SolverSettings(tol=1e-20, patience=10))
     assert info.value.reason == "stalled" and info.value.rho < 1
     assert "rounding level" in str(info.value) and "raise tol" in str(info.value)
     with pytest.raises(NotConverged, match="rounding level"):
-        implicit.gram(p, X, 0.1, tol=1e-20, patience=10)
+        implicit.gram(p, X, 0.1, solver=implicit.SolverSettings(tol=1e-20, patience=10))
 
 
 def test_not_converged_non_finite():
@@ -262,7 +264,7 @@ def test_adjoint_not_converged():
     p = Params(c * np.eye(m), np.ones((m, 2)), np.ones(m), np.ones(m))
     P = np.ones((3, m))
     with pytest.raises(NotConverged) as info:
-        adjoint(p, gamma, P, max_iter=30)
+        adjoint(p, gamma, P, solver=implicit.SolverSettings(max_iter=30))
     assert info.value.what == "adjoint" and info.value.rho == pytest.approx(2.0)
     # and with an inactive pattern it converges at once to u
     out = adjoint(p, gamma, -P)
@@ -273,11 +275,11 @@ def test_adjoint_not_converged():
 def test_float32():
     p, X, _ = problem(5, 3, 16)
     p32 = p.astype(np.float32)
-    eq = equilibrium(p32, X, 0.3, tol=1e-5)
+    eq = equilibrium(p32, X, 0.3, solver=implicit.SolverSettings(tol=1e-5))
     assert eq.Z.dtype == np.float32 and eq.Phi.dtype == np.float32
     res, _ = fp_residual(p32.astype(np.float64), X.astype(np.float32).astype(np.float64), 0.3, eq.Z.astype(np.float64))
     assert res.max() <= 2e-5
-    ref = equilibrium(p, X, 0.3, tol=1e-12).Z
+    ref = equilibrium(p, X, 0.3, solver=implicit.SolverSettings(tol=1e-12)).Z
     assert np.abs(eq.Z - ref).max() < 1e-4
 
 
@@ -302,14 +304,18 @@ def test_input_validation():
         with pytest.raises(ValueError, match="gamma"):
             equilibrium(p, X, g)
     with pytest.raises(ValueError, match="method"):
-        equilibrium(p, X, 0.3, method="newton")
+        equilibrium(p, X, 0.3, solver=implicit.SolverSettings(method="newton"))
     with pytest.raises(ValueError, match="z0"):
         equilibrium(p, X, 0.3, z0=np.zeros((4, 6)))
     for kw in ({"tol": 0.0}, {"tol": 1.5}, {"max_iter": 0}):
         with pytest.raises(ValueError, match="tol"):
-            equilibrium(p, X, 0.3, **kw)
+            equilibrium(p, X, 0.3, implicit.SolverSettings(**kw))
+    with pytest.raises(ValueError, match="patience"):
+        implicit.SolverSettings(patience=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        implicit.SolverSettings().tol = 1e-3
     with pytest.raises(ValueError, match="anderson_depth"):
-        equilibrium(p, X, 0.3, method="anderson", anderson_depth=0)
+        equilibrium(p, X, 0.3, solver=implicit.SolverSettings(method="anderson", anderson_depth=0))
 
 
 def test_rho_and_linalg_helpers():

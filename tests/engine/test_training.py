@@ -92,8 +92,8 @@ def test_rel_change_columns(long_run, params):
 def test_final_losses_match_final_params(long_run, data):
     theta, tr = long_run
     X, y, Xt, yt = data
-    assert tr["train_loss"].iloc[-1] == pytest.approx(implicit.loss(theta, X, y, GAMMA, tol=1e-13), rel=1e-6)
-    assert tr["test_loss"].iloc[-1] == pytest.approx(implicit.loss(theta, Xt, yt, GAMMA, tol=1e-13), rel=1e-9)
+    assert tr["train_loss"].iloc[-1] == pytest.approx(implicit.loss(theta, X, y, GAMMA, solver=implicit.SolverSettings(tol=1e-13)), rel=1e-6)
+    assert tr["test_loss"].iloc[-1] == pytest.approx(implicit.loss(theta, Xt, yt, GAMMA, solver=implicit.SolverSettings(tol=1e-13)), rel=1e-9)
 
 
 def test_auto_lr_is_inverse_lambda_max(long_run, data, params):
@@ -113,8 +113,8 @@ def test_gd_step_is_theta_minus_lr_grad(data, params):
     """One step: θ(1) = θ(0) − η∇L(θ(0)) with the engine's gradient."""
     X, y, _, _ = data
     lr = 0.03
-    theta, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=1, tol=1e-13)
-    _, g = implicit.loss_and_grad(params, X, y, GAMMA, tol=1e-13)
+    theta, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=1, solver=implicit.SolverSettings(tol=1e-13))
+    _, g = implicit.loss_and_grad(params, X, y, GAMMA, solver=implicit.SolverSettings(tol=1e-13))
     for b in BLOCKS:
         np.testing.assert_allclose(getattr(theta, b), getattr(params, b) - lr * getattr(g, b), rtol=0, atol=1e-13)
     assert tr.attrs["lr"] == lr
@@ -129,19 +129,19 @@ def test_train_matches_plain_gd_loop(data, params):
     theta = params.copy()
     losses = []
     for _ in range(steps):
-        L, g = implicit.loss_and_grad(theta, X, y, GAMMA, tol=tol)
+        L, g = implicit.loss_and_grad(theta, X, y, GAMMA, solver=implicit.SolverSettings(tol=tol))
         losses.append(L)
         theta = theta - lr * g
-    losses.append(implicit.loss(theta, X, y, GAMMA, tol=tol))
-    for kw in ({}, {"extrapolate": False}, {"certified": False, "mixed": False}):
-        th, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=steps, tol=tol, **kw)
+    losses.append(implicit.loss(theta, X, y, GAMMA, solver=implicit.SolverSettings(tol=tol)))
+    for kw, mixed in (({}, None), ({"extrapolate": False}, None), ({"certified": False}, False)):
+        th, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=steps, **kw, solver=implicit.SolverSettings(tol=tol, mixed=mixed))
         np.testing.assert_allclose(tr["train_loss"], losses, rtol=1e-9)
         for b in BLOCKS:
             ref = getattr(theta, b)
             assert np.abs(getattr(th, b) - ref).max() <= 1e-9 * np.abs(ref).max(), (kw, b)
         assert np.all(tr["fwd_residual"] < tol)
         f32_steps = (tr["fwd_work"] - tr["fwd_work_f64"]).sum()
-        assert f32_steps > 0 if kw.get("mixed", True) else f32_steps == 0  # the float32 path ran
+        assert f32_steps > 0 if mixed is None else f32_steps == 0  # the float32 path ran
 
 
 def test_record_every(data, params):
@@ -182,7 +182,7 @@ def test_track_gram_columns(data, params):
     theta, tr = implicit.train(params, X, y, GAMMA, lr=0.05, steps=3, track_gram=True)
     assert list(tr.columns) == list(TRACE_COLUMNS) + list(GRAM_COLUMNS)
     for row, p in [(tr.iloc[0], params), (tr.iloc[-1], theta)]:
-        Hb = implicit.gram(p, X, GAMMA, blocks=True, tol=1e-12)
+        Hb = implicit.gram(p, X, GAMMA, blocks=True, solver=implicit.SolverSettings(tol=1e-12))
         w = np.linalg.eigvalsh(sum(Hb.values()))
         assert row["lambda_min_H"] == pytest.approx(w[0], rel=1e-7)
         assert row["lambda_max_H"] == pytest.approx(w[-1], rel=1e-9)
@@ -279,7 +279,7 @@ def test_train_input_validation(data, params):
         with pytest.raises(ValueError, match="gamma"):
             implicit.train(params, X, y, g, **kw)
     with pytest.raises(ValueError, match="method"):
-        implicit.train(params, X, y, GAMMA, method="newton", **kw)
+        implicit.train(params, X, y, GAMMA, **kw, solver=implicit.SolverSettings(method="newton"))
     with pytest.raises(ValueError, match="trainable"):
         implicit.train(params, X, y, GAMMA, trainable=("A", "b"), **kw)
     for lr in (0, -1.0, np.nan, np.inf):
@@ -340,7 +340,7 @@ def test_gradient_flow_monotone_and_initial_slope(tiny):
     np.testing.assert_allclose(gf["t"], np.linspace(0, 4.0 / lmax, 21), rtol=1e-14)
     assert gf.attrs["status"] == 0 and gf.attrs["nfev"] > 0
     assert np.all(np.diff(gf["loss"]) < 0)
-    L0, g = implicit.loss_and_grad(p, X, y, gamma, tol=1e-13)
+    L0, g = implicit.loss_and_grad(p, X, y, gamma, solver=implicit.SolverSettings(tol=1e-13))
     assert gf["loss"].iloc[0] == pytest.approx(L0, rel=1e-10)
     assert gf["loss"].iloc[-1] < 0.5 * L0
     # dL/dt = −‖∇L‖² at t = 0
@@ -360,7 +360,7 @@ def test_gd_approaches_gradient_flow(tiny):
     for frac in (0.02, 0.01):
         lr = frac / lmax
         steps = int(round(T / lr))
-        _, tr = implicit.train(p, X, y, gamma, lr=lr, steps=steps, tol=1e-12, record_every=steps // 10)
+        _, tr = implicit.train(p, X, y, gamma, lr=lr, steps=steps, record_every=steps // 10, solver=implicit.SolverSettings(tol=1e-12))
         gf = implicit.gradient_flow(p, X, y, gamma, t_max=T, t_eval=tr["step"].to_numpy() * lr, rtol=1e-9, atol=1e-12)
         errs.append(np.max(np.abs(tr["train_loss"].to_numpy() - gf["loss"].to_numpy()) / gf["loss"].to_numpy()))
     assert errs[0] <= 2e-2 and errs[1] <= 1e-2, errs
