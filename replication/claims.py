@@ -8,6 +8,7 @@ from :mod:`replication.fits`, the same functions the figures call.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -247,3 +248,13 @@ def claims_markdown(claims: pd.DataFrame, title: str = "Claims") -> str:
         cells = [f"`{r['id']}`", result, _fmt(r["measured"]), r["threshold"], r["statement"], r["note"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str]:
+    """Rule ``claims``: the claims table and its markdown from the aggregated CSVs
+    (:func:`replication.claims.evaluate_claims`); failing claims do not fail the job."""
+    tables = {Path(p).stem: pd.read_csv(p) for p in csv_paths}
+    table = evaluate_claims(tables, dict(thresholds))
+    for r in table.itertuples(index=False):
+        log.info("%s: %s measured=%s threshold=%s %s", r.id, r.status, r.measured, r.threshold, r.note)
+    return table, claims_markdown(table)

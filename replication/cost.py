@@ -245,6 +245,20 @@ def benchmark_row(job: dict, measured: dict) -> dict:
     return row
 
 
+def benchmarks_table(jobs, log) -> pd.DataFrame:
+    """Rule ``benchmarks``: one row per job with Snakemake's measurements (the mean over a
+    benchmark file's repeats) next to the cost model's estimate."""
+    import pandas as pd
+
+    rows = []
+    for job in jobs:
+        measured = pd.read_csv(job["path"], sep="\t").mean(numeric_only=True).to_dict()
+        rows.append(benchmark_row(job, measured))
+    table = pd.DataFrame(rows, columns=BENCHMARK_COLUMNS)
+    log.info("%d benchmark files, %.1f CPU seconds in all", len(table), table["cpu_time"].sum())
+    return table
+
+
 # -- fitting and extrapolating -------------------------------------------------------------------
 def fit(records) -> dict:
     """Refit RATE, JOB_SECONDS and BASE_MB to measured train jobs (rows of benchmarks.csv).

@@ -1,5 +1,8 @@
-"""The jobs of the workflow's rules: each function reads its inputs, computes, and returns
-what the rule writes (``workflow/scripts/*.py`` are the thin adapters that call them).
+"""The jobs of the workflow's rules that run the engine: each function reads its inputs,
+computes, and returns what the rule writes (``workflow/scripts/*.py`` are the thin adapters
+that call them).  The table-side jobs live with what they compute:
+:func:`replication.aggregate.aggregate`, :func:`replication.claims.claims_job`,
+:func:`replication.cost.benchmarks_table`, :func:`replication.plotting.plot_file`.
 
 A GD run that stops early (non-converging solve, ρ ≥ max_rho, non-finite loss) keeps its
 good steps and gains one *failure row* (``failure=True``) at the failing step: NaN losses,
@@ -9,13 +12,8 @@ solve, so the failure, its ρ and its residual are in the CSV even when no step 
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import re
-import sys
 import time
-import traceback
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,29 +23,8 @@ from implicit.runtime import config_hash
 from implicit.solver import gamma_rho
 from implicit.training import AUTO_LR_FRACTION
 
-from . import claims as claims_
-from . import cost, fits
 from .datasets import load_dataset, make_dataset
-
-
-@contextlib.contextmanager
-def logged(snakemake, name="workflow"):
-    """Send logging and stderr (Numba, NumPy warnings) to the job's ``log:`` file.
-
-    A failing job writes its traceback there too and re-raises, so Snakemake marks it failed
-    (and ``--show-failed-logs`` prints it).
-    """
-    with open(snakemake.log[0], "w") as fh:
-        old_stderr, sys.stderr = sys.stderr, fh
-        logging.basicConfig(stream=fh, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
-        try:
-            yield logging.getLogger(name)
-        except BaseException:
-            traceback.print_exc(file=fh)
-            raise
-        finally:
-            fh.flush()
-            sys.stderr = old_stderr
+from .logs import logged  # noqa: F401  (the scripts take it from here with the jobs)
 
 
 def solver_settings(run: dict, **changes) -> implicit.SolverSettings:
@@ -294,73 +271,3 @@ def kernel_errors(job: dict, data_path, limit_path, *, engine_hash: str, threads
         log.info("%s: %s", run_id, runs[-1])
     return (pd.DataFrame(rows, columns=KERNEL_COLUMNS),
             _provenance(job, ds, runs, engine_hash, config_hash=config_hash({"run": job})))
-
-
-# -- rule aggregate ------------------------------------------------------------------------------
-def aggregate(experiment: str, run_paths, settings: dict, log) -> pd.DataFrame:
-    """Rule ``aggregate``: the run CSVs of one experiment → results/<experiment>.csv.
-
-    GD experiments: the traces, one row per run × recorded step, plus per-run summary columns
-    (:func:`replication.fits.with_run_summaries`; NaN for runs that did not complete).
-    ``flow`` adds the gradient-flow solves (method "GF", continuous time ``t``; GD rows get
-    method "GD" and t = step·η).  ``kernel``: the error rows of every width and seed.  The
-    experiment's analysis ``settings`` (e.g. linear-width's target) become constant columns,
-    so that its figure needs nothing but this CSV.
-    """
-    parts = [pd.read_csv(p, keep_default_na=True) for p in run_paths]
-    is_gd = [("step" in p) and ("method" not in p) for p in parts]  # GF parts have a "method" column
-    gd = pd.concat([p for p, g in zip(parts, is_gd) if g], ignore_index=True) if any(is_gd) else None
-    if gd is not None:
-        gd = fits.with_run_summaries(gd)
-    if experiment == "flow":
-        gf = pd.concat([p for p in parts if "method" in p], ignore_index=True)
-        gd.insert(gd.columns.get_loc("step"), "method", "GD")
-        gd.insert(gd.columns.get_loc("step") + 1, "t", gd["step"] * gd["lr"])
-        df = pd.concat([gd, gf], ignore_index=True)[list(gd.columns)]
-        df["step"] = df["step"].astype("Int64")
-        keys = ["dataset", "method", "lr_fraction", "seed", "t"]
-    elif gd is not None:
-        df, keys = gd, ["dataset", "m", "gamma", "trainable", "seed", "step"]
-    else:
-        df, keys = pd.concat(parts, ignore_index=True), ["dataset", "m", "seed", "quantity", "norm"]
-    for key, value in settings.items():
-        df[key] = value
-    df = df.sort_values(keys, kind="stable", ignore_index=True)
-    runs = df.drop_duplicates("run_id")
-    log.info("%s: %d runs, %d rows, %d stopped runs", experiment, len(runs), len(df), int((runs["status"] != "completed").sum()))
-    return df
-
-
-# -- rule claims ---------------------------------------------------------------------------------
-def claims(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str]:
-    """Rule ``claims``: the claims table and its markdown from the aggregated CSVs
-    (:func:`replication.claims.evaluate_claims`); failing claims do not fail the job."""
-    tables = {Path(p).stem: pd.read_csv(p) for p in csv_paths}
-    table = claims_.evaluate_claims(tables, dict(thresholds))
-    for r in table.itertuples(index=False):
-        log.info("%s: %s measured=%s threshold=%s %s", r.id, r.status, r.measured, r.threshold, r.note)
-    return table, claims_.claims_markdown(table)
-
-
-# -- rule benchmarks -----------------------------------------------------------------------------
-def benchmarks(jobs, log) -> pd.DataFrame:
-    """Rule ``benchmarks``: one row per job with Snakemake's measurements (the mean over a
-    benchmark file's repeats) next to the cost model's estimate."""
-    rows = []
-    for job in jobs:
-        measured = pd.read_csv(job["path"], sep="\t").mean(numeric_only=True).to_dict()
-        rows.append(cost.benchmark_row(job, measured))
-    table = pd.DataFrame(rows, columns=cost.BENCHMARK_COLUMNS)
-    log.info("%d benchmark files, %.1f CPU seconds in all", len(table), table["cpu_time"].sum())
-    return table
-
-
-# -- rule plot -----------------------------------------------------------------------------------
-def plot(experiment: str, csv_path):
-    """Rule ``plot``: the figure of one experiment from its aggregated CSV (Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from .plotting import plot_experiment
-
-    return plot_experiment(experiment, pd.read_csv(csv_path))

@@ -552,3 +552,8 @@ def plot_experiment(name: str, df: pd.DataFrame) -> Figure:
     if name not in PLOTTERS:
         raise ValueError(f"no plot function for experiment {name!r}; known: {sorted(PLOTTERS)}")
     return PLOTTERS[name](df)
+
+
+def plot_file(experiment: str, csv_path) -> Figure:
+    """Rule ``plot``: the figure of one experiment from its aggregated CSV."""
+    return plot_experiment(experiment, pd.read_csv(csv_path))

@@ -26,14 +26,13 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-FAKE_SUBMIT = ROOT / "tests" / "fake_submit.sh"
+FAKE_SUBMIT = ROOT / "tests" / "workflow" / "fake_submit.sh"
 TEST_CONFIG = "workflow/config/test.yaml"
 PAPER_CONFIG = "workflow/config/paper.yaml"
 from replication import config as cfg, cost, runs
 
-pytestmark = pytest.mark.workflow
 
 #: rules that must run in the main process (Snakefile `localrules`), never as cluster jobs
 LOCAL_RULES = {"all", "aggregate", "plot", "claims", "benchmarks"}
@@ -75,7 +74,7 @@ def numba_cache():
 def copy_repo(dest: Path) -> Path:
     """The files the workflow needs (mtimes kept, so Numba's on-disk cache stays valid)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "environment.yml", "implicit", "workflow", "profiles"):
+    for name in ("Snakefile", "environment.yml", "implicit", "replication", "workflow", "profiles"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
     return dest

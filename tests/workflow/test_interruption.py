@@ -9,9 +9,8 @@ import time
 import pandas as pd
 import pytest
 
-from test_workflow import SNAKEMAKE, TEST_CONFIG, copy_repo, snakemake
+from tests.workflow.test_workflow import SNAKEMAKE, TEST_CONFIG, copy_repo, snakemake
 
-pytestmark = pytest.mark.workflow
 TARGET = "results/width.csv"
 
 

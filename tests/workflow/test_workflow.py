@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TEST_CONFIG = "workflow/config/test.yaml"
 from replication import config as cfg, cost, runs
 
-pytestmark = pytest.mark.workflow
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TEST_CONFIG = "workflow/config/test.yaml"
+
 
 
 def snakemake(cwd, *args, check=True):
@@ -49,7 +49,7 @@ def planned(cwd, *args) -> dict:
 
 def copy_repo(dest: Path) -> Path:
     """The files the workflow needs (mtimes kept, so Numba's on-disk cache stays valid)."""
-    for name in ("Snakefile", "environment.yml", "implicit", "workflow", "profiles"):
+    for name in ("Snakefile", "environment.yml", "implicit", "replication", "workflow", "profiles"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
     return dest
@@ -124,15 +124,15 @@ def test_every_output_exists(done):
 
 
 def documented_columns():
-    """Column names in the README's "Reading the CSVs" tables (first cell, in backticks)."""
-    text = (ROOT / "README.md").read_text().split("## Reading the CSVs", 1)[1].split("\n## ", 1)[0]
+    """Column names in docs/outputs.md's "Reading the CSVs" tables (first cell, in backticks)."""
+    text = (ROOT / "docs" / "outputs.md").read_text().split("## Reading the CSVs", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `([A-Za-z_0-9]+)`", text, flags=re.M))
 
 
 def test_csvs_have_the_documented_columns(done):
     import implicit
-    from gdrun import RUN_COLUMNS
-    from implicit import analysis
+    from replication.fits import SUMMARY_COLUMNS
+    from replication.jobs import RUN_COLUMNS
 
     documented = documented_columns()
     table = run_table()
@@ -144,7 +144,7 @@ def test_csvs_have_the_documented_columns(done):
         assert list(agg.columns[: len(RUN_COLUMNS)]) == list(RUN_COLUMNS)
         assert set(implicit.TRACE_COLUMNS) - {"seconds"} <= set(agg.columns)
         assert "seconds" not in agg.columns  # wall time lives in the JSON sidecar
-        assert set(analysis.SUMMARY_COLUMNS) <= set(agg.columns)
+        assert set(SUMMARY_COLUMNS) <= set(agg.columns)
         jobs = [row for (e, _), row in table.items() if e == exp]
         gd = agg[agg["method"] == "GD"] if exp == "flow" else agg
         assert sorted(gd["run_id"].unique()) == sorted(r for row in jobs for r in row["run_ids"])  # one id per seed
@@ -164,11 +164,11 @@ def test_csvs_have_the_documented_columns(done):
 
 
 def test_claims_table(done):
-    from implicit import analysis
+    from replication import claims as cl
 
     claims = pd.read_csv(done / "results/claims.csv", keep_default_na=False)
-    assert list(claims.columns) == list(analysis.CLAIM_COLUMNS)
-    assert {e for e, _, _ in analysis.CLAIMS} <= set(claims["experiment"])  # every claim group has a row
+    assert list(claims.columns) == list(cl.CLAIM_COLUMNS)
+    assert {e for e, _, _ in cl.CLAIMS} <= set(claims["experiment"])  # every claim group has a row
     assert set(claims["status"]) <= {"evaluated", "not evaluated"}  # no "error": every table was readable
     evaluated = claims[claims["status"] == "evaluated"]
     assert len(evaluated) >= 12 and set(evaluated["pass"]) <= {"True", "False"}
@@ -233,32 +233,37 @@ def edited(path: Path, check):
         path.write_text(text)
 
 
-@pytest.mark.parametrize("source", ["implicit/solver.py", "workflow/scripts/gdrun.py"])
+@pytest.mark.parametrize("source", ["implicit/solver.py", "implicit/_numba.py", "replication/jobs.py"])
 def test_engine_edit_reruns_training(done, source):
     jobs = edited(done / source, lambda: planned(done, "--configfile", TEST_CONFIG))
     assert jobs.get("train") == len(run_table()) and "data" not in jobs
-    if source.startswith("implicit/"):  # the kernel and gradient-flow jobs use the engine too
-        counts = job_counts(tiny_config())
-        assert all(jobs.get(rule) == counts[rule] for rule in ("kernel_errors", "kernel_limit", "gradient_flow"))
+    # the kernel and gradient-flow jobs run the engine too
+    counts = job_counts(tiny_config())
+    assert all(jobs.get(rule) == counts[rule] for rule in ("kernel_errors", "kernel_limit", "gradient_flow"))
     # the dependency is on content: with the text restored, nothing is left to do
     assert planned(done, "--configfile", TEST_CONFIG) == {}
 
 
 def test_data_edit_reruns_data(done):
-    jobs = edited(done / "implicit/data.py", lambda: planned(done, "--configfile", TEST_CONFIG))
+    jobs = edited(done / "replication/datasets.py", lambda: planned(done, "--configfile", TEST_CONFIG))
     assert jobs.get("data") == len(runs.all_datasets(tiny_config())) and jobs.get("train") == len(run_table())
 
 
 def test_plotting_edit_reruns_only_plots(done):
-    jobs = edited(done / "implicit/plotting.py", lambda: planned(done, "--configfile", TEST_CONFIG))
+    jobs = edited(done / "replication/plotting.py", lambda: planned(done, "--configfile", TEST_CONFIG))
     assert jobs == {"plot": len(EXPERIMENTS), "all": 1}
     snakemake(done, "--touch", "--cores", "1", "--configfile", TEST_CONFIG)
 
 
-def test_analysis_edit_reruns_aggregation_plots_and_claims(done):
-    jobs = edited(done / "implicit/analysis.py", lambda: planned(done, "--configfile", TEST_CONFIG))
+def test_fits_edit_reruns_aggregation_plots_and_claims(done):
+    jobs = edited(done / "replication/fits.py", lambda: planned(done, "--configfile", TEST_CONFIG))
     n = len(EXPERIMENTS)
     assert jobs == {"aggregate": n, "plot": n, "claims": 1, "all": 1}
+
+
+def test_claims_edit_reruns_only_claims(done):
+    jobs = edited(done / "replication/claims.py", lambda: planned(done, "--configfile", TEST_CONFIG))
+    assert jobs == {"claims": 1, "all": 1}
 
 
 def test_report(done):
@@ -276,7 +281,7 @@ def test_report(done):
     ("new-dataset:a;touch pwned", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'a;touch pwned'"]),
 ])
 def test_bad_config_stops_snakemake(repo, tmp_path, key, value, expected):
-    from test_config_validation import mutate
+    from tests.replication.test_config import mutate
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(mutate(key, value), allow_unicode=True))
@@ -321,7 +326,7 @@ def test_digits_experiment_reads_an_mnist_format_file_under_resources(tmp_path):
     df = pd.read_csv(repo / "results/digits.csv")
     assert set(df["d"]) == {784} and set(df["N"]) == {10} and set(df["n_test"]) == {6}
     assert (df["status"] == "completed").all() and df["train_loss"].iloc[-1] < df["train_loss"].iloc[0]
-    from implicit.data import load_dataset
+    from replication.datasets import load_dataset
 
     ds = load_dataset(repo / "results/data/mini-mnist.npz")
     assert np.allclose(np.linalg.norm(ds.X_train, axis=1), 1) and set(ds.y_train) <= {-1.0, 1.0}

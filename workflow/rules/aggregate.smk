@@ -8,7 +8,7 @@ rule aggregate:
     params:
         # analysis settings of the experiment block (e.g. linear-width's target): CSV columns
         settings=lambda w: runs.analysis_settings(config, w.experiment),
-        code=ANALYSIS_HASH,
+        code=FITS_HASH,
     log:
         "logs/aggregate/{experiment}.log",
     threads: 1

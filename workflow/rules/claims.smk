@@ -9,7 +9,7 @@ rule claims:
         md="results/claims.md",
     params:
         thresholds=config.get("claims", {}),
-        code=ANALYSIS_HASH,
+        code=CLAIMS_HASH,
     log:
         "logs/claims.log",
     threads: 1

@@ -34,16 +34,15 @@ def alternatives(names):
 
 # Code dependencies as params: a job reruns when the code it runs changes (content, not
 # mtime). Jobs that run the engine depend on the `implicit` package (what its __init__
-# imports), replication/jobs.py and the data-set code; data on the data-set code; aggregation
-# and claims on the fits and claims; plots on the plotting code and the fits it calls.
+# imports) and replication/jobs.py with what it imports (the data sets); data on the data-set
+# code; aggregation on the fits; claims on the claims and the fits; plots on the plotting
+# code and the fits.
 # (Snakemake itself reruns a job whose `script:` file has a newer mtime.)
 PACKAGES = Path(workflow.basedir)
 DATA_HASH = source_hash(local_imports(PACKAGES / "replication" / "datasets.py"))
-ENGINE_HASH = source_hash(
-    local_imports(PACKAGES / "implicit" / "__init__.py", PACKAGES / "replication" / "datasets.py")
-    + [PACKAGES / "replication" / "jobs.py"]
-)
-ANALYSIS_HASH = source_hash(local_imports(PACKAGES / "replication" / "claims.py"))
+ENGINE_HASH = source_hash(local_imports(PACKAGES / "implicit" / "__init__.py", PACKAGES / "replication" / "jobs.py"))
+FITS_HASH = source_hash(local_imports(PACKAGES / "replication" / "aggregate.py"))
+CLAIMS_HASH = source_hash(local_imports(PACKAGES / "replication" / "claims.py"))
 PLOT_HASH = source_hash(local_imports(PACKAGES / "replication" / "plotting.py"))
 
 

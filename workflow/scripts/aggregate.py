@@ -1,8 +1,9 @@
 """Rule `aggregate`: the run CSVs of one experiment → results/<experiment>.csv."""
 
-from replication import jobs
+from replication.aggregate import aggregate
 from replication.files import write_csv
+from replication.logs import logged
 
-with jobs.logged(snakemake, "aggregate") as log:
-    table = jobs.aggregate(snakemake.wildcards.experiment, snakemake.input.runs, snakemake.params.settings, log)
+with logged(snakemake, "aggregate") as log:
+    table = aggregate(snakemake.wildcards.experiment, snakemake.input.runs, snakemake.params.settings, log)
     write_csv(table, snakemake.output.csv)

@@ -1,9 +1,10 @@
 """Rule `claims`: the aggregated CSVs → results/claims.csv and results/claims.md."""
 
-from replication import jobs
+from replication.claims import claims_job
 from replication.files import write_csv, write_text
+from replication.logs import logged
 
-with jobs.logged(snakemake, "claims") as log:
-    table, markdown = jobs.claims(snakemake.input.csvs, snakemake.params.thresholds, log)
+with logged(snakemake, "claims") as log:
+    table, markdown = claims_job(snakemake.input.csvs, snakemake.params.thresholds, log)
     write_csv(table, snakemake.output.csv)
     write_text(markdown, snakemake.output.md)

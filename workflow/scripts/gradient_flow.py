@@ -2,8 +2,9 @@
 
 from replication import jobs
 from replication.files import write_csv, write_json
+from replication.logs import logged
 
-with jobs.logged(snakemake, "gradient_flow") as log:
+with logged(snakemake, "gradient_flow") as log:
     table, meta = jobs.gradient_flow(
         snakemake.params.run, snakemake.input.data, engine_hash=snakemake.params.engine,
         threads=snakemake.threads, log=log,

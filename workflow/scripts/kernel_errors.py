@@ -2,8 +2,9 @@
 
 from replication import jobs
 from replication.files import write_csv, write_json
+from replication.logs import logged
 
-with jobs.logged(snakemake, "kernel_errors") as log:
+with logged(snakemake, "kernel_errors") as log:
     table, meta = jobs.kernel_errors(
         snakemake.params.run, snakemake.input.data, snakemake.input.limit, engine_hash=snakemake.params.engine,
         threads=snakemake.threads, log=log,

@@ -2,7 +2,8 @@
 
 from replication import jobs
 from replication.files import write_npz
+from replication.logs import logged
 
-with jobs.logged(snakemake, "kernel_limit") as log:
+with logged(snakemake, "kernel_limit") as log:
     arrays = jobs.kernel_limit(snakemake.input.data, float(snakemake.wildcards.gamma), threads=snakemake.threads, log=log)
     write_npz(arrays, snakemake.output.npz)

@@ -1,7 +1,8 @@
 """Rule `data`: one data set of the configuration → results/data/<name>.npz."""
 
 from replication.datasets import save_npz
-from replication.jobs import logged, make_data
+from replication.jobs import make_data
+from replication.logs import logged
 
 with logged(snakemake, "data") as log:
     ds = make_data(snakemake.params.entry)

@@ -2,8 +2,9 @@
 
 from replication import jobs
 from replication.files import write_csv, write_json
+from replication.logs import logged
 
-with jobs.logged(snakemake, "train") as log:
+with logged(snakemake, "train") as log:
     table, meta = jobs.train(
         snakemake.params.run, snakemake.input.data, dataset_entry=snakemake.params.dataset,
         engine_hash=snakemake.params.engine, threads=snakemake.threads, log=log,
