@@ -10,7 +10,7 @@ Everything in one table is measured in one process, alternating the codes, becau
 machines are shared and noisy: ratios are meaningful, absolute times less so.  The peer
 runs only when ``torch`` and ``torchdeq`` import (``pip install -e .[bench]``).
 
-Problem (the performance issue's setting): SPEC model, float64, N = 200, d = 200, m = 800,
+Problem (the performance issue's setting): the model of docs/model.md, float64, N = 200, d = 200, m = 800,
 γ = 0.1, lr = 0.01, labels sign(wᵀx) of a random linear teacher, both solves stopped when
 the largest per-sample Euclidean residual norm is below 1e-10 (torchdeq's ``abs`` stop mode
 takes the per-sample norm and its maximum over the batch, the same criterion).
@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 import time
-import types
 
 import numpy as np
 
 import implicit
+from implicit import _timing
 
 
 def problem(N=200, d=200, m=800, seed=0):
-    """(X, y, θ(0)): unit-norm inputs, sign(wᵀx) labels, SPEC initialisation."""
+    """(X, y, θ(0)): unit-norm inputs, sign(wᵀx) labels, θ(0) from ``implicit.init_params``."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((N, d))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -76,8 +75,11 @@ def floor_seconds(work, N, d, m, rate64, rate32):
     return n64 * t64 + (work - n64) * t32 + t64 + 4.0 * N * m * d / rate64
 
 
-def run_ours(X, y, params, gamma, lr, steps, tol, **kw):
-    _, trace = implicit.train(params, X, y, gamma, lr=lr, steps=steps, tol=tol, **kw)
+def run_ours(X, y, params, gamma, lr, steps, solver, **kw):
+    """``implicit.train``'s trace (``solver``: an :class:`implicit.SolverSettings`; ``kw``:
+    ``certified``, ``extrapolate``) with ``step_seconds``, rows 1 … steps−1 (a full step
+    before each)."""
+    _, trace = implicit.train(params, X, y, gamma, lr=lr, steps=steps, solver=solver, **kw)
     trace = trace.copy()
     trace["step_seconds"] = trace["seconds"].diff()
     out = trace.iloc[1:-1]  # rows with a full step after them (the last row has no update)
@@ -132,103 +134,44 @@ def run_peer(X, y, params, gamma, lr, steps, tol, warm=True):
 def instrumented():
     """Time the engine's BLAS products and Numba passes, per GD step, while the block runs.
 
-    Yields a list that, once the block has run, holds per call to
-    ``implicit.gradients.evaluate`` (one per GD step of ``implicit.train``) the timed calls
-    since the last one (the GD update before it included): a list of ``(part, rows, dtype,
-    seconds)``.  ``part`` is ``"forward"``/``"adjoint"`` for the products of the two solves,
-    ``"gradients"`` (∇A, ∇W), ``"features"`` (XWᵀ), ``"power"`` (the power iteration for ρ)
-    or ``"pass:<kernel>"`` for a Numba kernel of :mod:`implicit._kernels` (``axpy_dist`` is
-    the GD update); ``rows`` is the left operand's row count, ``dtype`` its dtype's name
-    ("" for a pass).  The engine's modules see, for this block only, stand-ins for NumPy
-    (a timed ``matmul``) and for ``_kernels`` (timed kernels); a wrapper costs 0.5–2 µs per
-    call.
+    Installs a sink in the engine's timing hook (:mod:`implicit._timing`, None outside the
+    block, also after an error): no module attribute is replaced and no frame is inspected.
+    Yields a list that, once the block has run, holds per GD step evaluated by
+    :func:`implicit.train` the engine's reports since the previous one (the GD update
+    before it included): a list of ``(part, rows, dtype, seconds)``.  ``part`` is
+    ``"forward"``/``"adjoint"`` for the products of the two solves, ``"gradients"`` (∇A, ∇W),
+    ``"features"`` (XWᵀ), ``"power"`` (the power iteration for ρ), ``"warmstart"`` (the warm
+    starts' predictions: their Numba passes and the NumPy around them, one piece) or
+    ``"pass:<kernel>"`` for a Numba kernel of :mod:`implicit._numba` (``axpy_dist`` is the
+    GD update); ``rows`` is the left operand's row count, ``dtype`` its dtype's name ("" for
+    anything but a product).  A report costs about half a microsecond (two clock reads and
+    this sink), counted in the step's untimed rest, not in the next piece.
     """
-    import implicit._numba as K
-    import implicit.gradients as G
-    import implicit.ntk as Gr
-    import implicit.linalg as L
-    import implicit.model as Pm
-    import implicit.solver as S
-    import implicit.training as T
-
-    solves = {c: name for name, f in (("forward", S.equilibrium), ("adjoint", S.adjoint))
-              for c in f.__code__.co_consts if isinstance(c, types.CodeType)}  # their `apply`
     steps, calls = [], []
 
-    def part_of(code):
-        if code in solves:
-            return solves[code]
-        return "gradients" if code.co_filename == G.__file__ else code.co_name
+    def sink(part, rows, dtype, seconds):
+        if part == "step":  # train has evaluated a GD step: its reports are complete
+            steps.append(calls.copy())
+            calls.clear()
+        else:
+            calls.append((part, rows, dtype, seconds))
 
-    def resolve(raw):  # classified once the run is over, to keep the wrappers cheap
-        return [(c if isinstance(c, str) else part_of(c), rows, dtype.name if dtype is not None else "", sec)
-                for c, rows, dtype, sec in raw]
-
-    class TimedNumpy:
-        def __getattr__(self, name):
-            return getattr(np, name)
-
-        @staticmethod
-        def matmul(a, b, *args, **kw):
-            t = time.perf_counter()
-            try:
-                return np.matmul(a, b, *args, **kw)
-            finally:
-                dt = time.perf_counter() - t
-                calls.append((sys._getframe(1).f_code, a.shape[0], a.dtype, dt))
-
-    def timed_kernel(name, f):
-        label = "pass:" + name
-
-        def run(*a):
-            t = time.perf_counter()
-            try:
-                return f(*a)
-            finally:
-                calls.append((label, 0, None, time.perf_counter() - t))
-        return run
-
-    def evaluate(*a, **kw):  # one call per GD step; the update before it counts with it
-        ev = G.evaluate(*a, **kw)
-        steps.append(list(calls))
-        calls.clear()
-        return ev
-
-    def power(self, A):
-        t = time.perf_counter()
-        try:
-            return estimate(self, A)
-        finally:
-            calls.append(("power", 0, None, time.perf_counter() - t))
-
-    class TimedKernels:  # the engine's modules get this instead of _kernels, which stays as it
-        #                  is: Numba resolves a kernel's helpers from it when it compiles one
-        wrapped = {n: timed_kernel(n, f) for n, f in vars(K).items() if hasattr(f, "py_func")}
-
-        def __getattr__(self, name):
-            return self.wrapped.get(name) or getattr(K, name)
-
-    users = (S, G, Pm, Gr)  # the modules a GD step calls kernels from (Gr: track_gram)
-    saved, estimate = (S.np, G.np, T.evaluate), L.PowerNorm.estimate
-    S.np = G.np = TimedNumpy()
-    T.evaluate, L.PowerNorm.estimate = evaluate, power
-    for mod in users:
-        mod._numba = TimedKernels()
     try:
-        yield steps
-    finally:
-        (S.np, G.np, T.evaluate), L.PowerNorm.estimate = saved, estimate
-        for mod in users:
-            mod._numba = K
-        steps[:] = [resolve(s) for s in steps]
+        with _timing.installed(sink):
+            yield steps
+    finally:  # dtype names once the run is over (dtype.name is slow: keep the sink cheap)
+        names = {None: ""}
+        for dt in {c[2] for calls_ in steps for c in calls_} - names.keys():
+            names[dt] = np.dtype(dt).name
+        steps[:] = [[(part, rows, names[dt], sec) for part, rows, dt, sec in calls_] for calls_ in steps]
 
 
-def blas_seconds(X, y, params, gamma, lr, steps, tol, warmup) -> float:
+def blas_seconds(X, y, params, gamma, lr, steps, solver, warmup) -> float:
     """Median time per GD step spent inside the engine's ``np.matmul`` calls (the products
     of both solves, the gradients and the features), over steps warmup+1 … steps−1 of one
     run; everything else a step does is the difference to the step's time."""
     with instrumented() as log:
-        run_ours(X, y, params, gamma, lr, steps, tol)
+        run_ours(X, y, params, gamma, lr, steps, solver)
     return float(np.median([sum(c[3] for c in calls if c[2])  # products have a dtype
                             for calls in log[warmup + 1:steps]]))
 
@@ -245,9 +188,10 @@ def have_peer() -> bool:
 def headline(args):
     X, y, params = problem(args.N, args.d, args.m)
     n = args.warmup + args.steps
+    solver = implicit.SolverSettings(tol=args.tol)
     ours, peer, cold = [], [], []
     for _ in range(args.repeats):  # alternate the codes so that machine noise hits both
-        ours.append(run_ours(X, y, params, args.gamma, args.lr, n, args.tol))
+        ours.append(run_ours(X, y, params, args.gamma, args.lr, n, solver))
         if have_peer():
             import torch
 
@@ -257,12 +201,12 @@ def headline(args):
     gemm = dgemm_rate(args.N, args.m)
     sgemm = dgemm_rate(args.N, args.m, np.float32)
     late = None
-    t_blas = blas_seconds(X, y, params, args.gamma, args.lr, n, args.tol, args.warmup)
+    t_blas = blas_seconds(X, y, params, args.gamma, args.lr, n, solver, args.warmup)
     lo, hi = args.late_steps
     if hi > 0:  # iterations further into training, where GD has settled
         if not 1 <= lo < hi:
             raise SystemExit(f"--late-steps needs 1 <= FROM < TO, got {lo} {hi}")
-        late = run_ours(X, y, params, args.gamma, args.lr, hi + 1, args.tol).iloc[lo - 1:hi - 1]  # steps lo..hi−1
+        late = run_ours(X, y, params, args.gamma, args.lr, hi + 1, solver).iloc[lo - 1:hi - 1]  # steps lo..hi−1
     steady = [t.iloc[args.warmup:] for t in ours]
     t_ours = float(np.median(np.concatenate([t["step_seconds"] for t in steady])))
     flops = float(np.median(np.concatenate([step_flops(t, args.N, args.d, args.m) for t in steady])))
@@ -328,7 +272,7 @@ def scaling(args):
     def time_steps(N, m):
         X, y, params = problem(N, args.d, m)
         lr = args.lr * args.N / N  # λ_max(H) grows like N: keep η·λ_max (stability) fixed
-        t = run_ours(X, y, params, args.gamma, lr, 3 + args.scaling_steps, args.tol)
+        t = run_ours(X, y, params, args.gamma, lr, 3 + args.scaling_steps, implicit.SolverSettings(tol=args.tol))
         if t.attrs.get("status") != "completed":
             raise RuntimeError(f"N={N}, m={m}: run stopped: {t.attrs.get('reason')}")
         return t["step_seconds"].iloc[3:].to_numpy(), float((t["fwd_work"] + t["adj_work"]).iloc[3:].mean())
@@ -360,8 +304,9 @@ def float32(args):
     n = args.f32_steps
     runs64, runs32 = [], []
     for _ in range(args.repeats):  # alternated, like the step mode
-        runs64.append(run_ours(X, y, params, args.gamma, args.lr, n, args.tol))
-        runs32.append(run_ours(X, y, params.astype(np.float32), args.gamma, args.lr, n, args.tol32))
+        runs64.append(run_ours(X, y, params, args.gamma, args.lr, n, implicit.SolverSettings(tol=args.tol)))
+        runs32.append(run_ours(X, y, params.astype(np.float32), args.gamma, args.lr, n,
+                               implicit.SolverSettings(tol=args.tol32)))
     t64, t32 = runs64[0], runs32[0]
     s64, s32 = (float(np.median(np.concatenate([t["step_seconds"].iloc[5:] for t in runs]))) for runs in (runs64, runs32))
     dev = np.abs(t32["train_loss"].to_numpy() - t64["train_loss"].to_numpy()) / t64["train_loss"].to_numpy()
@@ -377,22 +322,22 @@ def float32(args):
 
 def solvers(args):
     """Forward + adjoint iterations per GD step for the solver variants (steps 5..end)."""
-    from implicit.gradients import WarmStart, evaluate
-
     X, y, params = problem(args.N, args.d, args.m)
     n = args.warmup + args.steps
 
     def cold(method):
         theta, rows = params.copy(), []
         for _ in range(n):
-            ws = WarmStart()  # fresh each step: no warm start
-            ev = evaluate(theta, X, y, args.gamma, tol=args.tol, warm_start=ws, method=method)
+            ws = implicit.WarmStart()  # fresh each step: no warm start
+            ev = implicit.evaluate(theta, X, y, args.gamma, implicit.SolverSettings(tol=args.tol, method=method),
+                                   warm_start=ws)
             rows.append((ws.fwd_iter, ws.adj_iter, ws.fwd_work, ws.adj_work, ws.fwd_exact_work, ws.adj_exact_work))
             theta.axpy(-args.lr, ev.grads)
         return np.array(rows[args.warmup:], dtype=float)
 
-    def warm(**kw):
-        t = run_ours(X, y, params, args.gamma, args.lr, n, args.tol, **kw).iloc[args.warmup:]
+    def warm(method="fixed-point", mixed=None, **kw):
+        solver = implicit.SolverSettings(tol=args.tol, method=method, mixed=mixed)
+        t = run_ours(X, y, params, args.gamma, args.lr, n, solver, **kw).iloc[args.warmup:]
         cols = ["fwd_iter", "adj_iter", "fwd_work", "adj_work", "fwd_work_f64", "adj_work_f64"]
         return t[cols].to_numpy(dtype=float)
 
@@ -420,8 +365,10 @@ def breakdown(args):
     increments apart, with their in-situ µs per row against the same product alone at full
     batch (the faster of two measurements, before and after the run); the gradients' and
     features' products; the power iteration; each Numba pass (``axpy_dist`` is the GD
-    update); and the untimed rest (NumPy and Python between them).  Returns ``{label: ms
-    per step}`` with the totals."""
+    update) but the warm starts', which are timed with the NumPy around them as one piece
+    (``implicit/warmstart.py`` does not report to the hook); and the untimed rest (NumPy and
+    Python between them, the hook's own cost included).  The times come from the engine's
+    timing hook (:func:`instrumented`).  Returns ``{label: ms per step}`` with the totals."""
     X, y, params = problem(args.N, args.d, args.m)
     n = args.warmup + args.steps
 
@@ -430,7 +377,8 @@ def breakdown(args):
 
     before = rates()
     with instrumented() as log:
-        _, trace = implicit.train(params, X, y, args.gamma, lr=args.lr, steps=n, tol=args.tol)
+        _, trace = implicit.train(params, X, y, args.gamma, lr=args.lr, steps=n,
+                                  solver=implicit.SolverSettings(tol=args.tol))
     rate = {t: max(r, before[t]) for t, r in rates().items()}  # measured before and after the run
     if trace.attrs["status"] != "completed":
         raise RuntimeError(f"run stopped: {trace.attrs['reason']}")
@@ -443,7 +391,8 @@ def breakdown(args):
             c = parts.setdefault((part, dtype), [0, 0, 0.0])
             c[0], c[1], c[2] = c[0] + 1, c[1] + rows, c[2] + sec
     names = {"forward": "forward solve", "adjoint": "adjoint solve", "gradients": "gradients ∇A, ∇W",
-             "features": "features XWᵀ", "power": "power iteration for ρ (GEMVs)"}
+             "features": "features XWᵀ", "power": "power iteration for ρ (GEMVs)",
+             "warmstart": "warm starts (4 Numba passes + NumPy)"}
     kinds = {"float64": "float64 steps", "float32": "float32 increments"}
     out = {}
 
@@ -452,7 +401,8 @@ def breakdown(args):
         print(f"{label:44s} {calls:>6s} {rows:>6s} {ms:8.3f} {us:>7s} {alone:>7s}".rstrip())
 
     print(f"problem: N={args.N} d={args.d} m={args.m} gamma={args.gamma} lr={args.lr} tol={args.tol:g}, "
-          f"means per step over steps {ks[0]}-{ks[-1]} of one instrumented run (0.5–2 µs added per timed call)")
+          f"means per step over steps {ks[0]}-{ks[-1]} of one run timed by the engine's hook "
+          f"(implicit._timing; ~0.5 µs per report, in the untimed rest)")
     print(f"{'part':44s} {'calls':>6s} {'rows':>6s} {'ms/step':>8s} {'µs/row':>7s} {'alone':>7s}")
     total = {"products": 0.0, "passes": 0.0}
     for part, dtype in sorted(parts, key=lambda p: (p[0].startswith("pass:"), -parts[p][2])):
@@ -465,7 +415,7 @@ def breakdown(args):
             total["products"] += ms
             line(f"{names[part]}: {kinds[dtype]}", ms, f"{calls / len(ks):.2f}", f"{rows / calls:.0f}",
                  f"{sec / rows * 1e6:.2f}", f"{2e6 * args.m * args.m / rate[dtype]:.2f}")
-        else:  # gradients and features (products, with a dtype) or the power iteration
+        else:  # gradients and features (products, with a dtype), the power iteration, the warm starts
             if dtype:
                 total["products"] += ms
             line(names.get(part, part), ms, f"{calls / len(ks):.2f}")
@@ -478,6 +428,9 @@ def breakdown(args):
     line("least products at this work (floor_seconds)", floor_seconds(work, args.N, args.d, args.m, *rate.values()) * 1e3)
     print(f"(calls per step; rows per call; µs/row in situ and for the product alone at {args.N} rows; "
           f"work {work:.2f} full-batch iterations per step)")
+    print("(not attributable any more: the warm starts' Numba passes extrapolate_forward, extrapolate_adjoint, "
+          "flip_correction and same_mask_rows one by one — implicit/warmstart.py does not report to the hook; "
+          "they are timed together with the NumPy around them, from implicit/gradients.py)")
     return out
 
 

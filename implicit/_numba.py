@@ -3,13 +3,12 @@
 All arrays are (N, m), C-contiguous, one sample per row, so every kernel is a loop over
 samples with a contiguous inner loop.  Matrix products are done by BLAS in the callers;
 these kernels replace the 3–5 NumPy passes (and temporaries) that each step would otherwise
-need.  Pure-NumPy equivalents are written out in ``tests/test_numba_numba.py``.
+need.  Pure-NumPy equivalents are written out in ``tests/engine/test_numba.py``.
 
-The kernels are deliberately serial.  Each is one memory-bound pass (~0.1 ms at N=200,
-m=800) between two multi-threaded BLAS calls, and a parallel Numba region there fights
-OpenBLAS's spinning threads for the cores: measured on this 2-core machine, GEMM + a
-``prange`` kernel took 8.0 ms per iteration against 2.8 ms for GEMM + the serial kernel
-(GEMM alone 2.7 ms).  The job's threads go to BLAS, where the work is.
+The kernels are deliberately serial.  Each is one memory-bound pass between two
+multi-threaded BLAS calls, and a parallel Numba region there fights OpenBLAS's spinning
+threads for the cores, which made a step several times slower (docs/performance.md, "Tried
+and not kept").  The job's threads go to BLAS, where the work is.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _numba
+from . import _numba, _timing
 from .model import BLOCKS, Params, check_trainable, features, output
 from .solver import Equilibrium, SolverSettings, _adjoint, _equilibrium, check_inputs, settings
 from .warmstart import WarmStart
@@ -44,10 +44,14 @@ def _forward(params, X, gamma, solver, warm_start=None, A32=None) -> Equilibrium
     feats = z0 = None
     if warm_start is not None:  # the features first: the start uses them
         feats = features(params, X)
+        t = _timing.sink and _timing.clock()
         z0 = warm_start.start_Z((X.shape[0], params.m), feats[1], params.u)
+        t = t and _timing.report(t, "warmstart")
     eq = _equilibrium(params, X, gamma, solver, z0=z0, A32=A32, feats=feats)
     if warm_start is not None:
+        t = _timing.sink and _timing.clock()
         warm_start.store_Z(eq, params.u)
+        t = t and _timing.report(t, "warmstart")
         warm_start.fwd_iter, warm_start.fwd_work, warm_start.fwd_residual = eq.n_iter, eq.work, eq.residual
         warm_start.fwd_exact_work = eq.exact_work
     return eq
@@ -66,10 +70,14 @@ def unit_adjoint(params: Params, gamma, eq: Equilibrium, solver: SolverSettings 
 
 def _unit_adjoint(params, gamma, eq, solver, *, weights=None, warm_start=None, k0=None, A32=None) -> np.ndarray:
     if k0 is None and warm_start is not None:
+        t = _timing.sink and _timing.clock()
         k0 = warm_start.start_K(params, gamma, eq.P)
+        t = t and _timing.report(t, "warmstart")
     sol = _adjoint(params, gamma, eq.P, solver, k0=k0, weights=weights, A32=A32)
     if warm_start is not None:
+        t = _timing.sink and _timing.clock()
         warm_start.store_K(sol.x, params.u, eq.P)
+        t = t and _timing.report(t, "warmstart")
         warm_start.adj_iter, warm_start.adj_work, warm_start.adj_residual = sol.n_iter, sol.work, float(sol.residuals[-1])
         warm_start.adj_exact_work = sol.exact_work
     return sol.x
@@ -145,13 +153,20 @@ def _evaluate(params, X, y, gamma, solver, *, trainable=BLOCKS, need_grad=True, 
         scale = gamma / np.sqrt(params.m)
         gr = scale * r
         M = np.empty_like(K)
+        t = _timing.sink and _timing.clock()
         _numba.mask_scale_rows(eq.P, K, gr, M)
+        t = t and _timing.report(t, "pass:mask_scale_rows")
         if "W" in trainable:  # S = (1/√m)·E⊙(diag(r)(D⊙K) + r vᵀ) = (1/(γ̃√m))·E⊙(M + γ̃ r vᵀ)
             S = np.empty_like(M)
+            t = t and _timing.clock()
             _numba.input_adjoint(eq.Q, M, params.v, gr, 1.0 / (scale * np.sqrt(params.m)), S)
+            t = t and _timing.report(t, "pass:input_adjoint")
             np.matmul(S.T, X, out=grads.W)
+            t = t and _timing.report(t, "gradients", params.m, grads.W.dtype)
         if "A" in trainable:
+            t = t and _timing.clock()
             np.matmul(M.T, eq.Z, out=grads.A)
+            t = t and _timing.report(t, "gradients", params.m, grads.A.dtype)
     if "u" in trainable:
         grads.u[:] = eq.Z.T @ r
     if "v" in trainable:

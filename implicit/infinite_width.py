@@ -69,13 +69,12 @@ How :math:`T` is evaluated here
       :math:`f(\mu) = E[\sigma(a+\mu)^2] = (\mu^2+1)\Phi(\mu) + \mu\phi(\mu)`,
       solved with ``scipy.optimize.brentq``.
 
-Accuracy and cost (measured; details in ``equilibrium_kernel``)
+Accuracy (details in ``equilibrium_kernel``; tests/engine/test_infinite_width.py checks it)
     With the defaults (20 radial x 12 angular points per wedge) one application of ``T`` agrees
     with a 64 x 48-point evaluation to <= 1e-13 (gamma = 0.1), 1.2e-11 (0.4), 3.4e-10 (0.9),
     worst case over cosines in [-1, 1] (attained as c -> -1), and with adaptive ``dblquad`` in
     the other order of integration (outer over (a, a'), inner closed form over (g, g')) to
-    <= 3e-13.  N = 100, d = 20, gamma = 0.1 takes ~2 s (5 sweeps) on one core; memory is
-    bounded by chunking (~200 MB peak RSS for N = 300).
+    <= 3e-13.  Memory is bounded by chunking the pairs; docs/performance.md has the cost.
 
 Everything is float64 and vectorised over pairs (upper triangle, chunked to bound memory).
 """
@@ -340,7 +339,7 @@ def _t_offdiag_chunked(c, k12, kappa, gamma, n_radial, n_angular):
 
 
 def equilibrium_kernel(X, gamma, *, tol=1e-10, max_iter=100, n_radial=20, n_angular=12):
-    r"""Infinite-width equilibrium kernel :math:`K^\infty = \lim_{m\to\infty} Z^\top Z`.
+    r"""Infinite-width equilibrium kernel :math:`K^\infty = \lim_{m\to\infty} Z^\top Z` (docs/ntk.md).
 
     Fixed point of ``K(x,x') = E[σ(γg + σ(a)) σ(γg' + σ(a'))]``, ``(g, g') ~ N(0, K restricted to
     {x, x'})``, ``(a, a')`` standard bivariate normal with correlation ``x·x'`` (module docstring).
@@ -351,17 +350,40 @@ def equilibrium_kernel(X, gamma, *, tol=1e-10, max_iter=100, n_radial=20, n_angu
     below ``tol``, so its iteration error is ≤ γ²/(1 − γ²)·tol.  Rows with ``x·x' ≥ 1 − 1e-12``
     (duplicates) get ``K = κ``.
 
-    Parameters: ``X`` (N, d) with unit-norm rows (ValueError if any ``|‖x‖ − 1| > 1e-8``);
-    ``0 < gamma < 1`` (ValueError otherwise); ``n_radial`` / ``n_angular``: Gauss points in ρ / in
-    angle per wedge of the outer (g, g') integral.  Returns an (N, N) symmetric float64 array.
+    Parameters
+    ----------
+    X : ndarray, shape (N, d)
+        Inputs with unit-norm rows.
+    gamma : float
+        0 < γ < 1.
+    tol : float
+        Stop when no entry changes by more than ``tol`` in a sweep.
+    max_iter : int
+        Sweeps before giving up.
+    n_radial, n_angular : int
+        Gauss points in ρ and in angle per wedge of the outer (g, g') integral.
 
-    Accuracy at the defaults (max abs error of an entry of the returned K, measured against a
+    Returns
+    -------
+    ndarray, shape (N, N)
+        K∞, symmetric, float64.
+
+    Raises
+    ------
+    ValueError
+        If a row's norm differs from 1 by more than 1e-8, or γ is outside (0, 1).
+    RuntimeError
+        After ``max_iter`` sweeps without convergence (with the last change).
+
+    Notes
+    -----
+    Accuracy at the defaults (max abs error of an entry of the returned K against a
     64×48-point, tol = 1e-14 solution on random, duplicated and antipodal rows): 8e-14 for
     γ = 0.1, 1.1e-11 for γ = 0.4, 3.6e-11 for γ = 0.7, 8.4e-11 for γ = 0.9; the map T itself is
     within 1e-13 / 1.2e-11 / 3.4e-10 (γ = 0.1 / 0.4 / 0.9, worst case c → −1) of the reference,
-    and matches adaptive ``dblquad`` in the other integration order to ≤ 3e-13.
-    Cost: each sweep evaluates 2·n_radial·n_angular closed forms per pair (~0.2 µs each, so
-    ~0.45 s per sweep for N = 100 on one core); γ = 0.1 needs 5 sweeps, 0.4 about 10, 0.9 about 35.
+    and matches adaptive ``dblquad`` in the other integration order to ≤ 3e-13.  Each sweep
+    evaluates 2·n_radial·n_angular closed forms per pair; γ = 0.1 needs about 5 sweeps, 0.4
+    about 10, 0.9 about 35 (the contraction rate is γ²).
     """
     X = _as_unit_rows(X, "X")
     gamma = float(gamma)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from . import _numba
+from . import _numba, _timing
 
 #: The parameter blocks, in the order used everywhere (traces, Gram blocks, flattening).
 BLOCKS = ("A", "W", "u", "v")
@@ -120,7 +120,9 @@ class Params:
         for name in names:
             a, x, a0 = getattr(self, name), getattr(other, name), getattr(ref, name)
             if all(b.flags.c_contiguous and b.dtype == a.dtype and b.shape == a.shape for b in (x, a0)) and a.flags.c_contiguous:
+                t = _timing.sink and _timing.clock()
                 out[name] = float(_numba.axpy_dist(a.dtype.type(alpha), x.reshape(-1), a.reshape(-1), a0.reshape(-1)))
+                t = t and _timing.report(t, "pass:axpy_dist")
             else:
                 a += alpha * x
                 out[name] = float(np.linalg.norm((a - a0).astype(np.float64)))
@@ -171,9 +173,12 @@ assert tuple(f.name for f in fields(Params)) == BLOCKS
 
 def features(params: Params, X: np.ndarray):
     """The input layer: Q = XWᵀ and Φ = σ(Q)/√m, both (N, m) (φ_i = σ(Wx_i)/√m)."""
+    t = _timing.sink and _timing.clock()
     Q = np.matmul(X, params.W.T)
+    t = t and _timing.report(t, "features", len(X), Q.dtype)
     Phi = np.empty_like(Q)
     _numba.relu_scaled(Q, 1.0 / np.sqrt(params.m), Phi)
+    t = t and _timing.report(t, "pass:relu_scaled")
     return Q, Phi
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _numba
+from . import _numba, _timing
 from .linalg import spectral_norm
 from .model import Params, features
 
@@ -233,12 +233,17 @@ def _equilibrium(params, X, gamma, solver: SolverSettings, *, z0=None, return_un
     def apply(x, out, n, exact=True, lo=0):
         r = slice(lo, n)
         res = np.empty(n - lo, dtype=x.dtype)
+        t = _timing.sink and _timing.clock()
         if exact:  # P = γ̃ x Aᵀ + Φ from scratch
             np.matmul(x[r], At, out=P[r])
+            t = t and _timing.report(t, "forward", n - lo, x.dtype)
             _numba.relu_map(P[r], Phi[r], x[r], out[r], res, scale, delta[r])
+            t = t and _timing.report(t, "pass:relu_map")
         else:      # P += γ̃ δ Aᵀ with δ the last step, in float32
             np.matmul(delta[r], low.A.T, out=low.T[r])
+            t = t and _timing.report(t, "forward", n - lo, low.A.dtype)
             _numba.relu_increment(P[r], low.T[r], x[r], res, delta[r], scale)
+            t = t and _timing.report(t, "pass:relu_increment")
         return res
 
     sol = iterate(apply, Z, solver, rows=(P, Phi), scratch=(delta,))
@@ -305,20 +310,28 @@ def _adjoint(params, gamma, P, solver: SolverSettings, *, k0=None, weights=None,
     M = np.empty_like(K)                    # D⊙K, the operand of the next exact product
     T = np.empty_like(K)                    # (D⊙K)A of an exact step (a temporary)
     delta = np.empty(K.shape, np.float32)   # D⊙(K_new − K_old), operand of an increment
+    t = _timing.sink and _timing.clock()
     _numba.mask_positive(D, K, M)
+    t = t and _timing.report(t, "pass:mask_positive")
     low = _Low(params.A, A32, P.shape) if solver.mixed else None
 
     def apply(x, out, n, exact=True, lo=0):
         r = slice(lo, n)
         res = np.empty(n - lo, dtype=x.dtype)
+        t = _timing.sink and _timing.clock()
         if exact:  # K = u + γ̃(D⊙K)A from scratch
             if out is not x:  # Anderson moves x between calls: M must follow it
                 _numba.mask_positive(D[r], x[r], M[r])
+                t = t and _timing.report(t, "pass:mask_positive")
             np.matmul(M[r], params.A, out=T[r])
+            t = t and _timing.report(t, "adjoint", n - lo, x.dtype)
             _numba.adjoint_map(T[r], params.u, D[r], x[r], out[r], res, scale, M[r], delta[r])
+            t = t and _timing.report(t, "pass:adjoint_map")
         else:      # K += γ̃(D⊙δ)A with δ the last step, the product in float32
             np.matmul(delta[r], low.A, out=low.T[r])
+            t = t and _timing.report(t, "adjoint", n - lo, low.A.dtype)
             _numba.adjoint_increment(low.T[r], D[r], x[r], res, scale, M[r], delta[r])
+            t = t and _timing.report(t, "pass:adjoint_increment")
         return res
 
     sol = iterate(apply, K, solver, scratch=(D, M, delta), weights=weights)
@@ -366,16 +379,20 @@ class _ActiveSet:
         i = np.flatnonzero(~first[:n_first])   # wrong side, in front
         j = n_first + np.flatnonzero(first[n_first:])  # wrong side, behind
         if i.size:
+            t = _timing.sink and _timing.clock()
             for a in (*self.arrays, self.perm):
                 _numba.swap_rows(a, i, j)
+                t = t and _timing.report(t, "pass:swap_rows")
         return n_first
 
     def put_back(self):
         """Undo every move on the ``restore`` arrays."""
         N = len(self.perm)
         if self.n < N or not np.array_equal(self.perm, np.arange(N)):
+            t = _timing.sink and _timing.clock()
             for a in self.restore:
                 _numba.unpermute_rows(a, self.perm)
+                t = t and _timing.report(t, "pass:unpermute_rows")
 
 
 class _PrecisionSchedule:

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from . import _timing
 from .gradients import _evaluate, _forward, _unit_adjoint, check_y
 from .linalg import PowerNorm, eigh_extremes
 from .model import BLOCKS, Params, check_trainable, output
@@ -140,7 +141,9 @@ def train(
     try:
         lr = auto_lr(theta, X, y, gamma, trainable=trainable, solver=solver) if lr == "auto" else _check_lr(lr)
         for k in range(steps + 1):
+            t = _timing.sink and _timing.clock()
             rho = gamma_over_sqrt_m * power.estimate(theta.A)
+            t = t and _timing.report(t, "power")
             if rho >= max_rho:
                 status, reason = "stopped", f"rho(A) = {rho:.4f} >= {max_rho} at step {k}: equilibrium not guaranteed well-posed"
                 break
@@ -151,6 +154,8 @@ def train(
             A32 = theta.A.astype(np.float32) if mixed else None
             ev = _evaluate(theta, X, y, gamma, step_solver, trainable=trainable,
                            need_grad=k < steps or (record and track_gram), warm_start=warm, A32=A32)
+            if _timing.sink is not None:
+                _timing.mark("step", k)
             if not np.isfinite(ev.loss):
                 status, reason = "stopped", f"non-finite training loss at step {k}"
                 break

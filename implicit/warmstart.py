@@ -27,24 +27,22 @@ class WarmStart:
     With ``extrapolate=True`` (used by :func:`implicit.train`) the starts follow the GD
     trajectory instead of repeating the last solution.  GD converging linearly moves θ with
     a velocity that shrinks by a nearly constant factor per step, so the forward start is
-    extrapolated geometrically, with s = ⟨Δu_k, Δu_{k−1}⟩/‖Δu_{k−1}‖² measured on u
-    (Δu_k = u_{k+1} − u_k; all blocks shrink alike, measured; s = 1, linear, when u does not
-    move), and the adjoint start, K being linear in u, by the three-term combination that
-    fits u_{k+1}:
+    extrapolated geometrically, with s = ⟨Δu_k, Δu_{k−1}⟩/‖Δu_{k−1}‖² taken on u
+    (Δu_k = u_{k+1} − u_k; all blocks shrink alike; s = 1, linear, when u does not move), and
+    the adjoint start, K being linear in u, by the three-term combination that fits u_{k+1}
+    (docs/performance.md, "Measurements behind design choices", has the start errors):
 
     * Z₀ = Z_k + s(Z_k − Z_{k−1}) + D_k⊙(ΔΦ_k − sΔΦ_{k−1}): the features Φ_{k+1} are known
       before the solve, and the part of their change that the extrapolation misses (it jumps
-      with ∇W when units switch) is added where units of Z_k are on — most of the error:
-      median 1.4e-5 (linear) → 1.3e-6 (+ features) → 8e-7 (geometric).  Three-term
-      combinations (fitted on u, on W, or per sample on φ_j) gain ≤ 15% here: what is left
-      is the response γ̃D(eAᵀ) to the features' unpredicted change e, a product with A;
+      with ∇W when units switch) is added where units of Z_k are on — most of the error.
+      What is left is the response γ̃D(eAᵀ) to the features' unpredicted change e, a product
+      with A, which no combination of stored solutions predicts;
     * K₀ = Σ_i c_i C_{k−i} + u_{k+1}·1ᵀ + flip correction, with C = K − 1uᵀ: K is linear in u
       and changes little otherwise while the masks stay, so the combination c (Σc = 1) that
       best represents u_{k+1} by the last three u's (:func:`_combination`, ≈ quadratic
       extrapolation on GD) predicts it; each sample combines only the steps since its mask
       d_j last changed (then 2, geometric with s, or 1: C_k kept) — K jumps where a unit of
-      d_j flips.  Median start error (weighted by |r|, N = 200, m = 800, steps 5–25):
-      8.6e-5 with the geometric two-term start, 1.3e-6 with three terms;
+      d_j flips;
     * flip correction: for each unit i of sample j whose mask d_ji changed since step k,
       k_j += ±K_k[j,i]·γ̃A[i,:], the first-order effect of the flip (O(m) per flip).
     """
@@ -134,7 +132,8 @@ def _ratio(u_new, u_k, u_old, lo=0.0, hi=2.0) -> float:
 
 
 #: The 3-term adjoint extrapolation is used only with coefficients of at most this 1-norm
-#: (it amplifies the stored adjoints' errors by as much); measured on GD: ≈ (2.95, −2.9, 0.95).
+#: (it amplifies the stored adjoints' errors by as much; on GD trajectories they are near
+#: the quadratic extrapolation's (3, −3, 1)).
 MAX_COEF_NORM = 10.0
 
 
@@ -146,8 +145,8 @@ def _combination(u_new, us) -> np.ndarray:
     K is linear in u (k_j = R_j u, R_j depends on A and on d_j only), so while A and d_j
     barely change the same combination of the stored adjoints predicts the new one.  q = 1:
     c = (1); q = 2: the geometric extrapolation (1 + s, −s) with s = :func:`_ratio`; q = 3:
-    the least-squares fit of u_new on the affine span of us (on a GD trajectory it cuts the
-    start error of rows with unchanged masks ≈ 60× below q = 2), falling back to q = 2 when
+    the least-squares fit of u_new on the affine span of us (on a GD trajectory far closer
+    than q = 2 for rows with unchanged masks), falling back to q = 2 when
     the fit is ill-conditioned or its coefficients exceed ``MAX_COEF_NORM``.
     """
     coef = np.zeros((3, 3))

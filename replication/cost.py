@@ -95,10 +95,9 @@ def work_factor(gamma: float) -> float:
 
     A warm-started solve needs about log(start error / tol) / log(1/ρ_eff) iterations; with
     ρ_eff ≈ γ (ρ(A(0)) ≈ 2γ bounds it; the ReLU masks about halve it) this is
-    log(10)/log(1/γ): 0.77 at γ = 0.05, 2.5 at 0.4, 10 at 0.8 — within 0.8–1.1× of the
-    default configuration's γ sweep (N = 64, m = 128) up to γ = 0.8.  Larger γ counts as 0.8:
-    ρ(A(0)) ≈ 2γ > 1.6, the runs usually stop within a few steps (measured: 0.2–0.5× of
-    this estimate at γ = 1–1.5), so their estimate is an upper bound.
+    log(10)/log(1/γ): 0.77 at γ = 0.05, 2.5 at 0.4, 10 at 0.8 (docs/performance.md compares it
+    with measured runs).  Larger γ counts as 0.8: ρ(A(0)) ≈ 2γ > 1.6, the runs usually stop
+    within a few steps, so their estimate is an upper bound.
     """
     g = min(max(float(gamma), 1e-3), 0.8)
     return math.log(10.0) / math.log(1.0 / g)

@@ -311,7 +311,7 @@ def _pair_message(name: str, U: np.ndarray, thr: float) -> str | None:
     return (
         f"{name}: {' and '.join(kinds)} pair(s) of rows with |cos| > {thr:.6g} "
         f"(e.g. rows {ex}); the theory needs well-separated, non-parallel samples -- "
-        "remove them (e.g. implicit.data.remove_parallel(..., mode='drop')) or pass "
+        "remove them (e.g. replication.datasets.remove_parallel(..., mode='drop')) or pass "
         "a smaller min_angle_deg"
     )
 
@@ -364,7 +364,7 @@ def validate_arrays(
     zero rows and (unless ``check_parallel=False``, which skips the O(n^2 d)
     part) duplicate rows or pairs with ``|cos| > cos(min_angle_deg)``, reported
     as parallel / antiparallel.  Non-unit rows are normalised; this is logged
-    (INFO on ``implicit.data``) and reported in ``notes``.
+    (INFO on ``replication.datasets``) and reported in ``notes``.
 
     Returns ``(X (n, d) float64 unit rows, y (n,) float64, notes: list[str])``.
     """

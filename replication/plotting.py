@@ -1,7 +1,7 @@
 """Figures of the experiments: one function per experiment, its aggregated CSV in, a Figure out.
 
 Each ``plot_<experiment>(df)`` takes the long-format table ``results/<experiment>.csv`` (one
-row per run × recorded step, see README "Reading the CSVs") and returns a
+row per run × recorded step, see docs/outputs.md) and returns a
 :class:`matplotlib.figure.Figure`; :func:`plot_experiment` dispatches on the name.  Figures
 are built without pyplot (no global state, any backend); curves are the mean over seeds
 with a min–max band.  Rows with ``failure=True`` mark where a run stopped.
@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+
+from implicit.model import BLOCKS
 
 from . import fits
 
@@ -457,7 +459,7 @@ def plot_layers(df: pd.DataFrame) -> Figure:
     init = fits.good_rows(d[d["step"] == 0]).drop_duplicates(["m", "seed"])
     lam0 = float(d["lambda0"].iloc[0])
     ax = axes[1, 0]
-    for block, color in zip("AWuv", sns.color_palette("colorblind", 4)):
+    for block, color in zip(BLOCKS, sns.color_palette("colorblind", 4)):
         # a block of rank < N (H^u, H^v at m < N) has λ_min = 0 up to rounding: left off the log axis
         lam = init[f"lambda_min_H{block}"].where(init[f"lambda_min_H{block}"] > 1e-10 * init["lambda_max_H"])
         g = lam.groupby(init["m"])

@@ -21,9 +21,11 @@ from __future__ import annotations
 import math
 import re
 
+from implicit.model import BLOCKS
+from implicit.training import AUTO_LR_FRACTION
+
 from .datasets import input_dim
 from .errors import ConfigError, json_path
-from implicit.training import AUTO_LR_FRACTION
 
 
 #: data-set names: they become file names and wildcards, so no "/", "..", spaces or shell syntax.
@@ -66,7 +68,7 @@ def analysis_settings(config, experiment) -> dict:
 def _row(config, experiment, dataset, m, gamma, seed, settings, **extra) -> dict:
     ds = all_datasets(config)[dataset]
     d = input_dim(ds)
-    trainable = "+".join(b for b in "AWuv" if b in settings["trainable"])
+    trainable = "+".join(b for b in BLOCKS if b in settings["trainable"])
     row = {
         "experiment": experiment, "dataset": dataset, "N": ds["n_train"], "n_test": ds["n_test"],
         "d": d, "m": m, "gamma": gamma, "seed": seed, **settings, "trainable": trainable,
@@ -105,7 +107,7 @@ def expand_layers(config, name, block) -> list[dict]:
     rows = []
     for subset in block["subsets"]:
         s = _settings(config, block) | {"trainable": subset}
-        tag = "".join(b for b in "AWuv" if b in subset)
+        tag = "".join(b for b in BLOCKS if b in subset)
         rows += [
             _row(config, name, ds, m, block["gamma"], seed, s, track_gram=True,
                  run_id=make_run_id(ds, m=m, g=float(block["gamma"]), t=tag, s=seed))
@@ -262,7 +264,7 @@ def gf_table(config) -> dict[str, dict]:
         return {}
     block = config["experiments"]["flow"]
     s = _settings(config, block)
-    trainable = "+".join(b for b in "AWuv" if b in s["trainable"])
+    trainable = "+".join(b for b in BLOCKS if b in s["trainable"])
     rows = []
     for ds in block["datasets"]:
         entry = all_datasets(config)[ds]

@@ -1,4 +1,4 @@
-"""Analytic gradients (SPEC §3) against central finite differences and the dense reference."""
+"""Analytic gradients (docs/model.md, "Gradients") against central finite differences and the dense reference."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Tests for implicit.kernels (arc-cosine kernel, lambda0, equilibrium kernel).
+"""Tests for implicit.infinite_width (arc-cosine kernel, lambda0, equilibrium kernel).
 
 The slow references below are deliberately written independently of the module: per-pair
 Python loops, Monte Carlo, and scipy.integrate quadrature in the *other* order of integration

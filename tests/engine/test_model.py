@@ -1,4 +1,4 @@
-"""Params: block arithmetic, copies, dtype conversion, flattening, initialisation (SPEC §2)."""
+"""Params: block arithmetic, copies, dtype conversion, flattening, initialisation (docs/model.md)."""
 
 import numpy as np
 import pytest

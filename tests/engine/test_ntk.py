@@ -1,4 +1,4 @@
-"""Gram matrix / NTK (SPEC §4): blocks vs J Jᵀ from finite-difference Jacobians and from the
+"""Gram matrix / NTK (docs/ntk.md): blocks vs J Jᵀ from finite-difference Jacobians and from the
 dense reference, symmetry and PSD, H ⪰ H^v, and ΦᵀΦ → G∞ (arc-cosine kernel)."""
 
 import numpy as np
@@ -109,7 +109,7 @@ def test_gram_symmetric_psd_and_dominates_Hv(N, d, m, gamma):
 
 
 def arccos_kernel(X):
-    """G∞_ij = (sin θ + (π − θ) cos θ)/(2π), cos θ = x_iᵀx_j (written out here, SPEC §4)."""
+    """G∞_ij = (sin θ + (π − θ) cos θ)/(2π), cos θ = x_iᵀx_j (written out here, docs/ntk.md)."""
     C = np.clip(X @ X.T, -1.0, 1.0)
     theta = np.arccos(C)
     return (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)

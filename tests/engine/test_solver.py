@@ -1,4 +1,4 @@
-"""Forward equilibrium solver (SPEC §2): fixed-point residual, agreement with the dense
+"""Forward equilibrium solver (docs/model.md): fixed-point residual, agreement with the dense
 reference, warm starts, Anderson, the contraction bound, NotConverged, input validation."""
 
 import dataclasses
@@ -159,7 +159,7 @@ def test_anderson_agrees_with_plain(N, d, m, gamma):
 
 @pytest.mark.parametrize("gamma", [0.2, 0.45])
 def test_iteration_bound(gamma):
-    """Iterate k from z=0 satisfies ‖z_k − z*‖ ≤ ρ^k ‖φ‖/(1 − ρ) (SPEC §2)."""
+    """Iterate k from z=0 satisfies ‖z_k − z*‖ ≤ ρ^k ‖φ‖/(1 − ρ) (docs/model.md, "Well-posedness")."""
     p, X, _ = problem(7, 4, 12)
     gt = gamma / np.sqrt(p.m)
     rho = rho_of(p, gamma)
@@ -323,7 +323,7 @@ def test_rho_and_linalg_helpers():
     A = p.A
     assert spectral_norm(A) == pytest.approx(np.linalg.svd(A, compute_uv=False)[0], rel=1e-13)
     assert gamma_rho(p, 0.1) == pytest.approx(0.1 * np.linalg.norm(A, 2) / np.sqrt(40), rel=1e-13)
-    # ‖A(0)‖₂ ≈ 2√m for Gaussian A (SPEC §2: ρ ≈ 2γ at init)
+    # ‖A(0)‖₂ ≈ 2√m for Gaussian A (docs/model.md: ρ ≈ 2γ at init)
     assert 1.6 < spectral_norm(A) / np.sqrt(40) < 2.2
     pn = PowerNorm(40, seed=0, rtol=1e-10, max_iter=5000)
     assert pn.estimate(A) == pytest.approx(spectral_norm(A), rel=1e-6)

@@ -1,4 +1,4 @@
-"""Slow, independent reference implementation of the ReLU implicit network (SPEC §2–4).
+"""Slow, independent reference implementation of the ReLU implicit network (docs/model.md and docs/ntk.md).
 
 Everything here is per sample, dense and written from the mathematics, not from the
 engine: no Numba, no batching, no fixed-point iteration on the adjoint.

@@ -1,4 +1,4 @@
-"""Tests for implicit.data: generators, validation of user files, persistence."""
+"""Tests for replication.datasets: generators, validation of user files, persistence."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""implicit.analysis on synthetic tables whose answers are known: fits, summaries, claims."""
+"""replication.fits and replication.claims on synthetic tables whose answers are known: fits, summaries, claims."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Cluster execution (README "Running on a cluster"), in temporary copies of the repository.
+"""Cluster execution (docs/cluster.md), in temporary copies of the repository.
 
 * the workflow's test configuration through ``snakemake --executor cluster-generic`` with
   the SLURM profile and a fake batch system (tests/fake_submit.sh): every non-local job runs
@@ -8,7 +8,7 @@
   the skip without a cluster into a failure);
 * ``snakemake -n --workflow-profile profiles/slurm --configfile workflow/config/paper.yaml``
   plans the whole paper-scale DAG, with the cost model's requests, growing with the attempt;
-* the cost model (workflow/scripts/cost.py): its documented formula, and its estimates against
+* the cost model (replication/cost.py): its documented formula, and its estimates against
   the benchmark files of real train jobs at two sizes, within a factor of 2.
 
 Marked ``workflow`` (they run Snakemake); about two minutes in all, 50 s of it the real-SLURM test.
@@ -210,7 +210,7 @@ def test_jobs_run_as_slurm_jobs(tmp_path, numba_cache):
 
 
 def test_paper_sweep_overlay_plans_the_width_sweep_only(tmp_path):
-    """README's measurement of the paper-scale cost: benchmarks/paper_sweep.yaml on top of
+    """docs/cluster.md's measurement of the paper-scale cost: benchmarks/paper_sweep.yaml on top of
     paper.yaml is the width experiment's four train jobs (m = 500 … 4000), nothing else."""
     repo = copy_repo(tmp_path / "repo")
     overlay = str(ROOT / "benchmarks" / "paper_sweep.yaml")
