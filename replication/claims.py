@@ -206,10 +206,23 @@ CLAIMS = (
 
 
 def evaluate_claims(tables: dict, thresholds: dict) -> pd.DataFrame:
-    """The claims table from the aggregated tables {experiment: DataFrame} and the config's
-    ``claims`` thresholds.  A claim whose experiment is absent, or whose thresholds are not
-    configured, is listed as "not evaluated"; one whose evaluation raises is listed with the
-    error as "error" (and pass empty) rather than stopping the table."""
+    """The claims table: every claim group of :data:`CLAIMS` evaluated on its experiment's table.
+
+    Parameters
+    ----------
+    tables : dict of str to DataFrame
+        The aggregated tables ``results/<experiment>.csv`` by experiment name.
+    thresholds : dict
+        The configuration's ``claims`` block (one entry per claim group).
+
+    Returns
+    -------
+    DataFrame
+        One row per claim, columns :data:`CLAIM_COLUMNS` (docs/claims.md).  A claim whose
+        experiment is absent, or whose thresholds are not configured, is listed as "not
+        evaluated"; one whose evaluation raises is listed with the error as "error" (and pass
+        empty) rather than stopping the table.
+    """
     rows = []
     for experiment, key, fn in CLAIMS:
         if experiment not in tables:

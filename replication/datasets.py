@@ -683,14 +683,38 @@ def input_dim(entry: dict) -> int | None:
 
 
 def make_dataset(kind: str, *, n_train: int, n_test: int, d: int | None = None, seed: int, **params) -> Dataset:
-    """Build the data set ``kind`` (one of :data:`KINDS`).
+    """Build the data set ``kind``: unit-norm rows, no two (anti)parallel rows in a split.
 
-    n_train >= 1 and n_test >= 0 samples; ``d`` is required for the synthetic
-    kinds (d >= 2), must be 64 or None for ``digits`` and match the file for
-    ``npz``.  ``params`` are kind-specific (``noise``, ``teacher_width``,
-    ``separation``, ``classes``, ``path``) plus ``min_angle_deg`` for all kinds
-    (default :data:`DEFAULT_MIN_ANGLE_DEG`).  Unknown kinds or parameters raise
-    ValueError.  Deterministic: equal arguments give bit-identical arrays.
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    n_train, n_test : int
+        Samples in the splits, n_train ≥ 1 and n_test ≥ 0.
+    d : int, optional
+        Input dimension: required for the synthetic kinds (d ≥ 2), :data:`DIGITS_D` or None
+        for ``digits``, and equal to the file's (or None) for ``npz``.
+    seed : int
+        Non-negative; every random draw derives from it (streams train, test, teacher, aux).
+    **params
+        The kind's parameters (:data:`KIND_PARAMS`: ``noise``, ``teacher_width``,
+        ``separation``, ``classes``, ``path``) and ``min_angle_deg`` for all kinds (default
+        :data:`DEFAULT_MIN_ANGLE_DEG`).
+
+    Returns
+    -------
+    Dataset
+        The splits and ``info`` (parameters, seed, notes on what was jittered or dropped).
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind or parameter, bad sizes or seed, or data that cannot meet the
+        separation (module docstring).
+
+    Notes
+    -----
+    Deterministic: equal arguments give bit-identical arrays.
     """
     if kind not in _GENERATORS:
         raise ValueError(f"unknown dataset kind {kind!r}; known kinds: {', '.join(KINDS)}")
