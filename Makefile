@@ -1,6 +1,7 @@
 # make test       create/refresh .venv (pinned requirements + this package) and run pytest
 # make reproduce  same environment, run the whole workflow on the default configuration,
 #                 then write the browsable Snakemake report to results/report.html
+# make extended   the default workflow with the concentration experiment at larger N (about an hour)
 # make clean      delete every workflow output (results/, figures/, logs/), keep the READMEs
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: venv test reproduce clean
+.PHONY: venv test reproduce extended clean
 
 venv: $(STAMP)
 
@@ -24,6 +25,10 @@ $(STAMP): $(PY) requirements.txt pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+extended: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile workflow/config/default.yaml workflow/config/extended.yaml
+	$(VENV)/bin/snakemake --report results/report.html --configfile workflow/config/default.yaml workflow/config/extended.yaml
 
 reproduce: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)

@@ -72,3 +72,49 @@ def gram(params: Params, X: np.ndarray, gamma: float, blocks: bool = False, *, t
         K = _unit_adjoint(params, gamma, eq, solver, warm_start=warm_start)
     parts = gram_blocks(params, X, gamma, eq, K, trainable)
     return parts if blocks else sum(parts.values())
+
+
+def feature_grams(X: np.ndarray, widths, seed, *, chunk: int = 2048):
+    """ΦΦᵀ = (1/m)Σ_{r≤m} σ(Xw_r)σ(Xw_r)ᵀ at each width of ``widths``, for one growing set of
+    neurons w_r ~ N(0, I_d) (the input layer's block H^v at initialisation).
+
+    Parameters
+    ----------
+    X : ndarray, shape (N, d)
+        Inputs, one sample per row.
+    widths : sequence of int
+        Increasing widths m ≥ 1.
+    seed : int or numpy.random.SeedSequence
+        The neurons' random stream: the first m neurons are shared by every width ≥ m, so the
+        path is one draw of a network growing in width, as a concentration bound describes.
+    chunk : int
+        Neurons drawn and accumulated at once (bounds the memory to N·chunk floats).
+
+    Yields
+    ------
+    m : int
+    G : ndarray, shape (N, N)
+        ΦΦᵀ at width m (a fresh array each time).
+
+    Notes
+    -----
+    One pass over the neurons: S ← S + σ(XW_cᵀ)ᵀ-products chunk by chunk (BLAS), so the whole
+    path costs about what its largest width costs alone, N·m·(d + N) flops.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    N, d = X.shape
+    widths = [int(m) for m in widths]
+    if not widths or widths[0] < 1 or any(b <= a for a, b in zip(widths, widths[1:])):
+        raise ValueError(f"widths must be increasing and ≥ 1, got {widths}")
+    rng = np.random.default_rng(seed)
+    S = np.zeros((N, N))
+    m = 0
+    for target in widths:
+        while m < target:
+            c = min(chunk, target - m)
+            # (N, c): σ(Xw_r) for c neurons; each neuron is d consecutive draws of the stream,
+            # so the path does not depend on the chunking
+            F = np.maximum(X @ rng.standard_normal((c, d)).T, 0.0)
+            S += F @ F.T
+            m += c
+        yield m, S / m

@@ -13,7 +13,8 @@ def aggregate(experiment: str, run_paths, settings: dict, log) -> pd.DataFrame:
     GD experiments: the traces, one row per run × recorded step, plus per-run summary columns
     (:func:`replication.fits.with_run_summaries`; NaN for runs that did not complete).
     ``flow`` adds the gradient-flow solves (method "GF", continuous time ``t``; GD rows get
-    method "GD" and t = step·η).  ``kernel``: the error rows of every width and seed.  The
+    method "GD" and t = step·η).  ``kernel``: the error rows of every width and seed;
+    ``concentration``: the rows of every N, seed and width.  The
     experiment's analysis ``settings`` (e.g. linear-width's target) become constant columns,
     so that its figure needs nothing but this CSV.
     """
@@ -31,11 +32,14 @@ def aggregate(experiment: str, run_paths, settings: dict, log) -> pd.DataFrame:
         keys = ["dataset", "method", "lr_fraction", "seed", "t"]
     elif gd is not None:
         df, keys = gd, ["dataset", "m", "gamma", "trainable", "seed", "step"]
+    elif experiment == "concentration":
+        df, keys = pd.concat(parts, ignore_index=True), ["N", "seed", "m"]
     else:
         df, keys = pd.concat(parts, ignore_index=True), ["dataset", "m", "seed", "quantity", "norm"]
     for key, value in settings.items():
         df[key] = value
     df = df.sort_values(keys, kind="stable", ignore_index=True)
     runs = df.drop_duplicates("run_id")
-    log.info("%s: %d runs, %d rows, %d stopped runs", experiment, len(runs), len(df), int((runs["status"] != "completed").sum()))
+    stopped = int((runs["status"] != "completed").sum()) if "status" in runs else 0
+    log.info("%s: %d runs, %d rows, %d stopped runs", experiment, len(runs), len(df), stopped)
     return df

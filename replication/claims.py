@@ -13,7 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .fits import envelopes, final_rows, gd_gf_deviation, gf_bound_ratio, good_rows, kernel_slopes, loglog_slope, minimal_widths, per_run, success_grid, theory_rate, width_exponent
+from .fits import (
+    concentration_exponents, concentration_thresholds, envelopes, final_rows, gd_gf_deviation, gf_bound_ratio,
+    good_rows, kernel_slopes, lambda_min_at_fixed_width, loglog_slope, minimal_widths, per_run,
+    ratio_at_linear_width, success_grid, theory_rate, width_exponent,
+)
 
 
 #: columns of results/claims.csv
@@ -192,6 +196,58 @@ def claim_kernel(df: pd.DataFrame, th: dict) -> list[dict]:
     return out
 
 
+def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
+    """The width at which the feature Gram concentrates, against N (docs/claims.md).
+
+    ``level`` (½ in the theory) and ``confirm`` are the experiment's, columns of its table.
+    Predictions: the width from which each route's criterion holds grows like N^p, p within
+    ``<route>_exponent`` ± tolerance — λ_min(ΦΦᵀ) ≥ level·λ0 (the linear-width argument),
+    ‖ΦΦᵀ − G∞‖₂ ≤ level·λ0 (matrix Bernstein), ‖ΦΦᵀ − G∞‖_F ≤ level·λ0 (the entrywise route
+    of the quadratic-width proofs).  Negative controls, expected to fail: the λ_min criterion
+    at one fixed width for every N (it must fail if the width has to grow), and the Frobenius
+    criterion at the λ_min route's widths (it must fail if the two routes differ).
+    """
+    level, tol = float(df["level"].iloc[0]), th["tolerance"]
+    thr = concentration_thresholds(df)
+    ex = concentration_exponents(thr).set_index("route")
+    labels = {"lambda_min": f"λ_min(ΦΦᵀ) ≥ {level:g}·λ0", "spectral": f"‖ΦΦᵀ − G∞‖₂ ≤ {level:g}·λ0",
+              "frobenius": f"‖ΦΦᵀ − G∞‖_F ≤ {level:g}·λ0"}
+    out = []
+    for route, label in labels.items():
+        r = ex.loc[route]
+        lo, hi = th[f"{route}_exponent"] - tol, th[f"{route}_exponent"] + tol
+        note = (f"95% CI [{r['low']:.3g}, {r['high']:.3g}], {int(r['n'])} resolved (N, seed) brackets at N = "
+                f"{r['Ns']}; {int(r['n_censored'])} censored (not fitted)")
+        out.append(_claim(f"concentration-{route}", "concentration",
+                          f"the width from which {label} holds grows like N^p", r["slope"], f"in [{lo:g}, {hi:g}]",
+                          bool(lo <= r["slope"] <= hi) if np.isfinite(r["slope"]) else None, note))
+    fixed = lambda_min_at_fixed_width(df, thr)
+    if fixed["N"].nunique() < 2:
+        out.append(_claim("concentration-control-fixed-width", "concentration", "", note="fewer than two N"))
+    else:
+        big = fixed[fixed["N"] == fixed["N"].max()]
+        worst = float(big["value"].min())
+        out.append(_claim(
+            "concentration-control-fixed-width", "concentration",
+            f"negative control (expected to fail): {labels['lambda_min']} at one fixed width m = {big['m'].iloc[0]:g} "
+            f"(the λ_min threshold of N = {fixed['N'].min()}) also at N = {fixed['N'].max()}; measured: the smallest "
+            "λ_min(ΦΦᵀ)/λ0 there", worst, f"fails when < {level:g}", worst < level,
+            f"{len(big)} seeds; median λ_min(ΦΦᵀ)/λ0 at that width per N: "
+            + ", ".join(f"{n}: {v:.3g}" for n, v in fixed.groupby("N")["value"].median().items())))
+    frob = ratio_at_linear_width(df, thr, "frobenius_ratio")
+    if frob.empty:
+        out.append(_claim("concentration-control-frobenius", "concentration", "", note="no Frobenius ratios at the λ_min route's widths"))
+    else:
+        best = float(frob["value"].min())
+        out.append(_claim(
+            "concentration-control-frobenius", "concentration",
+            f"negative control (expected to fail): {labels['frobenius']} already at the width where {labels['lambda_min']} "
+            "first holds; measured: the smallest ‖ΦΦᵀ − G∞‖_F/λ0 there", best, f"fails when > {level:g}", best > level,
+            f"{len(frob)} (N, seed) points, m/N = {frob['ratio_m_N'].min():.3g}–{frob['ratio_m_N'].max():.3g}; median per N: "
+            + ", ".join(f"{n}: {v:.3g}" for n, v in frob.groupby("N")["value"].median().items())))
+    return out
+
+
 #: claim groups: (experiment it reads, config key of its thresholds, function(table, thresholds))
 CLAIMS = (
     ("linear-width", "linear_rate", lambda df, th: claim_linear_rate(df, "linear-width", th)),
@@ -202,6 +258,7 @@ CLAIMS = (
     ("lazy", "lazy", claim_lazy),
     ("flow", "flow", claim_flow),
     ("kernel", "kernel", claim_kernel),
+    ("concentration", "concentration", claim_concentration),
 )
 
 

@@ -4,7 +4,7 @@ One function, :func:`estimate`, is the source of every resource figure of the wo
 rules' ``mem_mb`` and ``runtime`` requests (through :func:`request`), the cost tables of
 docs/cluster.md and ``results/benchmarks.csv``'s ``est_*`` columns.  The cluster tests run
 real jobs at two sizes and check the estimate against their ``benchmark:`` files within a
-factor of 2.  Standard library only: the rules call it when Snakemake builds the DAG.
+factor of 2.  The rules call it when Snakemake schedules a job.
 
 Memory (peak resident set, MB) — the arrays alive at the peak of a GD step
 (``implicit.train``: θ(0) and θ, the gradient and the previous one, the float32 copy of A;
@@ -39,6 +39,8 @@ run's benchmarks and refits RATE, JOB_SECONDS and BASE_MB.
 from __future__ import annotations
 
 import math
+
+from . import runs
 
 # -- memory ------------------------------------------------------------------------------
 #: resident set of a train job at the smallest sizes (interpreter, libraries, Numba cache), MB
@@ -197,6 +199,18 @@ JOB_KINDS = {
 }
 
 
+def concentration_estimate(row: dict) -> dict:
+    """Peak memory (MB) and wall seconds of one ``concentration`` job: the neurons' features in
+    chunks of 2048 and three N×N arrays; the products N·m·(d + N) at RATE and an eigenvalue
+    problem (≈ 10N³ flops) per width of the grid and criterion."""
+    N, d = int(row["N"]), int(row["d"])
+    widths = runs.concentration_widths(row)
+    mem_mb = BASE_MB + 8.0 * (N * 2048 + N * d + 3 * N * N) / 2**20
+    per_seed = (2.0 * N * widths[-1] * (d + N) + 2 * len(widths) * 10.0 * N**3) / RATE
+    seconds = JOB_SECONDS + len(row.get("seeds") or [None]) * per_seed
+    return {"mem_mb": mem_mb, "seconds": seconds, "runtime_min": seconds / 60, "cpu_seconds": seconds}
+
+
 def request(row: dict, attempt: int = 1, rule: str = "train") -> dict:
     """Scheduler request of one job: ``{"mem_mb", "runtime"}`` (MB, minutes).
 
@@ -208,7 +222,7 @@ def request(row: dict, attempt: int = 1, rule: str = "train") -> dict:
         Snakemake's retry counter, 1 on the first try: a job killed for memory or time is
         resubmitted with twice, then three times, as much.
     rule : str
-        One of :data:`JOB_KINDS`.
+        One of :data:`JOB_KINDS`, or "concentration" (:func:`concentration_estimate`).
 
     Returns
     -------
@@ -216,7 +230,7 @@ def request(row: dict, attempt: int = 1, rule: str = "train") -> dict:
         The estimate with headroom (×1.3 memory, ×2 time), at least 500 MB and 10 minutes,
         times ``attempt``.
     """
-    est = estimate_row(JOB_KINDS[rule](row))
+    est = concentration_estimate(row) if rule == "concentration" else estimate_row(JOB_KINDS[rule](row))
     attempt = max(int(attempt), 1)
     return {
         "mem_mb": attempt * max(MEM_FLOOR_MB, 100 * math.ceil(MEM_HEADROOM * est["mem_mb"] / 100)),

@@ -288,3 +288,97 @@ def kernel_slopes(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         fit = loglog_slope(d["m"], d["error"], level)
         rows.append({"quantity": q, "norm": norm, **fit})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# concentration at initialisation
+# --------------------------------------------------------------------------------------
+#: the criteria of the concentration experiment, route → (column, how it compares with the
+#: level): λ_min(ΦΦᵀ)/λ0 ≥ ½ directly; ‖ΦΦᵀ − G∞‖₂/λ0 ≤ ½, which implies it (Weyl's
+#: inequality); ‖ΦΦᵀ − G∞‖_F/λ0 ≤ ½, which implies that (the entrywise route of the
+#: quadratic-width proofs)
+CONCENTRATION_ROUTES = {"lambda_min": ("lambda_min_ratio", ">="), "spectral": ("spectral_ratio", "<="),
+                        "frobenius": ("frobenius_ratio", "<=")}
+
+
+def first_sustained(m, holds, confirm: float = 2.0):
+    """(m_fail, m_pass) of one criterion along a width grid.
+
+    ``m_pass`` is the smallest grid width from which the criterion holds at every larger grid
+    width evaluated, up to at least ``confirm``·m_pass (a crossing that does not last is not a
+    threshold); ``m_fail`` the grid width before it (NaN when it holds from the first width:
+    left-censored).  Without such a width, m_pass is NaN (right-censored) and m_fail the last
+    width evaluated.
+    """
+    m, holds = np.asarray(m, dtype=float), np.asarray(holds, dtype=bool)
+    for i in range(len(m)):
+        if holds[i:].all() and m[-1] >= confirm * m[i]:
+            return (m[i - 1] if i > 0 else math.nan), m[i]
+    return (m[-1] if len(m) else math.nan), math.nan
+
+
+def concentration_thresholds(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (N, seed, route): the bracket [m_fail, m_pass] of the width where the route's
+    criterion (:data:`CONCENTRATION_ROUTES`, at the table's ``level``) starts to hold for good
+    (:func:`first_sustained` with the table's ``confirm``), with ``censored`` "" (resolved),
+    "left" or "right", the bracket's geometric midpoint ``m_mid`` and λ0."""
+    level, confirm = float(df["level"].iloc[0]), float(df["confirm"].iloc[0])
+    rows = []
+    for (N, seed), d in df.sort_values("m").groupby(["N", "seed"], sort=True):
+        for route, (col, op) in CONCENTRATION_ROUTES.items():
+            e = d[d[col].notna()]
+            if e.empty:
+                continue
+            holds = e[col] >= level if op == ">=" else e[col] <= level
+            lo, hi = first_sustained(e["m"], holds, confirm)
+            censored = "right" if math.isnan(hi) else "left" if math.isnan(lo) else ""
+            rows.append({"N": int(N), "seed": int(seed), "route": route, "lambda0": float(e["lambda0"].iloc[0]),
+                         "m_fail": lo, "m_pass": hi, "m_mid": math.sqrt(lo * hi) if not censored else math.nan,
+                         "censored": censored, "m_max": float(e["m"].max())})
+    return pd.DataFrame(rows, columns=["N", "seed", "route", "lambda0", "m_fail", "m_pass", "m_mid", "censored", "m_max"])
+
+
+def concentration_exponents(thr: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per route: the exponent p of m_threshold ∝ N^p, fitted by least squares to ln m_mid
+    against ln N over the resolved (N, seed) brackets only; censored ones are counted, never
+    fitted.  Columns: route, slope, low, high (CI at ``level``), intercept, n, n_censored, Ns
+    (the N values with a resolved point)."""
+    out = []
+    for route in CONCENTRATION_ROUTES:
+        t = thr[thr["route"] == route]
+        ok = t[t["censored"] == ""]
+        fit = loglog_slope(ok["N"], ok["m_mid"], level) if ok["N"].nunique() >= 2 else {
+            "slope": math.nan, "low": math.nan, "high": math.nan, "intercept": math.nan}
+        out.append({"route": route, "slope": fit["slope"], "low": fit["low"], "high": fit["high"],
+                    "intercept": fit["intercept"], "n": len(ok),
+                    "n_censored": int((t["censored"] != "").sum()), "Ns": sorted(ok["N"].unique().tolist())})
+    return pd.DataFrame(out)
+
+
+def ratio_at_linear_width(df: pd.DataFrame, thr: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per (N, seed) with a resolved λ_min threshold m*: ``column`` (e.g. the Frobenius ratio
+    ‖ΦΦᵀ − G∞‖_F/λ0) at m* (the grid width nearest to it where it was evaluated), and m*/N."""
+    rows = []
+    lam = thr[(thr["route"] == "lambda_min") & (thr["censored"] == "")]
+    for r in lam.itertuples(index=False):
+        d = df[(df["N"] == r.N) & (df["seed"] == r.seed) & df[column].notna()]
+        if d.empty:
+            continue
+        j = int(np.argmin(np.abs(np.log(d["m"].to_numpy() / r.m_pass))))
+        rows.append({"N": r.N, "seed": r.seed, "m": float(d["m"].iloc[j]), "ratio_m_N": r.m_pass / r.N,
+                     "value": float(d[column].iloc[j])})
+    return pd.DataFrame(rows, columns=["N", "seed", "m", "ratio_m_N", "value"])
+
+
+def lambda_min_at_fixed_width(df: pd.DataFrame, thr: pd.DataFrame) -> pd.DataFrame:
+    """The λ_min ratio at one fixed width for every N: the largest λ_min threshold of the
+    smallest N (over its seeds), per (N, seed) at the grid width nearest to it."""
+    lam = thr[(thr["route"] == "lambda_min") & (thr["censored"] == "")]
+    if lam.empty:
+        return pd.DataFrame(columns=["N", "seed", "m", "value"])
+    m0 = float(lam[lam["N"] == lam["N"].min()]["m_pass"].max())
+    rows = []
+    for (N, seed), d in df[df["lambda_min_ratio"].notna()].groupby(["N", "seed"]):
+        j = int(np.argmin(np.abs(np.log(d["m"].to_numpy() / m0))))
+        rows.append({"N": int(N), "seed": int(seed), "m": float(d["m"].iloc[j]), "value": float(d["lambda_min_ratio"].iloc[j])})
+    return pd.DataFrame(rows, columns=["N", "seed", "m", "value"])

@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 
 import implicit
+from implicit.ntk import feature_grams
 from implicit.runtime import config_hash
 from implicit.solver import gamma_rho
 from implicit.training import AUTO_LR_FRACTION
 
 from .datasets import load_dataset, make_dataset
-from .logs import logged  # noqa: F401  (the scripts take it from here with the jobs)
+from .runs import concentration_widths
 
 
 def solver_settings(run: dict, **changes) -> implicit.SolverSettings:
@@ -271,3 +272,49 @@ def kernel_errors(job: dict, data_path, limit_path, *, engine_hash: str, threads
         log.info("%s: %s", run_id, runs[-1])
     return (pd.DataFrame(rows, columns=KERNEL_COLUMNS),
             _provenance(job, ds, runs, engine_hash, config_hash=config_hash({"run": job})))
+
+
+# -- rule concentration ------------------------------------------------------------------------
+#: columns of a ``concentration`` job's CSV (and of results/concentration.csv)
+CONCENTRATION_COLUMNS = ("experiment", "run_id", "N", "d", "seed", "lambda0", "m", "lambda_min_ratio",
+                         "spectral_ratio", "frobenius_ratio")
+
+
+def concentration(job: dict, *, engine_hash: str, threads: int, log) -> tuple[pd.DataFrame, dict]:
+    """Rule ``concentration``: the feature Gram ΦΦᵀ at initialisation along a growing width.
+
+    N points uniform on the sphere in d dimensions (the data seed); per seed of the job, one
+    stream of neurons (the seed and N) grown along :func:`replication.runs.concentration_widths`;
+    at each width m the two criteria of docs/ntk.md, "Concentration at initialisation",
+    relative to λ0 = λ_min(G∞): ``lambda_min_ratio`` = λ_min(ΦΦᵀ)/λ0 (up to
+    lambda_max_ratio·N), ``spectral_ratio`` = ‖ΦΦᵀ − G∞‖₂/λ0 and ``frobenius_ratio`` =
+    ‖ΦΦᵀ − G∞‖_F/λ0 (up to spectral_max_ratio·N²; NaN beyond, or for every width when the
+    job has no spectral cap).  The widths at which
+    each reaches the experiment's level are read from the table by
+    :func:`replication.fits.concentration_thresholds`.
+    """
+    implicit.set_threads(threads)
+    job = dict(job)
+    N, d = job["N"], job["d"]
+    ds = make_dataset("random-labels", n_train=N, n_test=0, d=d, seed=job["data_seed"])
+    G = implicit.arccos_kernel(ds.X_train)
+    lam0 = float(np.linalg.eigvalsh(G)[0])
+    lam_cap = job["lambda_max_ratio"] * N
+    spec_cap = job["spectral_max_ratio"] * N * N if job.get("spectral_max_ratio") else 0
+    widths = concentration_widths(job)
+    rows, runs = [], []
+    for seed, run_id, _ in _seed_runs(job):
+        t0 = time.perf_counter()
+        for m, F in feature_grams(ds.X_train, widths, np.random.SeedSequence([seed, N])):
+            lam = float(np.linalg.eigvalsh(F)[0]) / lam0 if m <= lam_cap else np.nan
+            spec = frob = np.nan
+            if m <= spec_cap:
+                F -= G
+                spec, frob = float(np.abs(np.linalg.eigvalsh(F)).max()) / lam0, float(np.linalg.norm(F)) / lam0
+            rows.append({"experiment": "concentration", "run_id": run_id, "N": N, "d": d, "seed": seed, "lambda0": lam0,
+                         "m": m, "lambda_min_ratio": lam, "spectral_ratio": spec, "frobenius_ratio": frob})
+        runs.append({"seed": seed, "run_id": run_id, "status": "completed", "wall_seconds": time.perf_counter() - t0})
+        log.info("%s: N=%d, d=%d, lambda0=%.4f, %d widths up to %d, %.1f s", run_id, N, d, lam0, len(widths),
+                 widths[-1], runs[-1]["wall_seconds"])
+    table = pd.DataFrame(rows, columns=CONCENTRATION_COLUMNS)
+    return table, _provenance(job, ds, runs, engine_hash, config_hash=config_hash({"run": job}))

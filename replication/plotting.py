@@ -535,6 +535,63 @@ def plot_kernel(df: pd.DataFrame) -> Figure:
     return fig
 
 
+def plot_concentration(df: pd.DataFrame) -> Figure:
+    """The width at which the feature Gram concentrates, against N: the thresholds of the
+    three routes with their fitted exponents (top left), and each route's ratio against the
+    width scaled the way its prediction says — λ_min(ΦΦᵀ)/λ0 and ‖ΦΦᵀ − G∞‖₂/λ0 against m/N,
+    ‖ΦΦᵀ − G∞‖_F/λ0 against m/N²: curves for different N coincide where the prediction holds."""
+    level = float(df["level"].iloc[0])
+    thr = fits.concentration_thresholds(df)
+    ex = fits.concentration_exponents(thr).set_index("route")
+    fig, axes = _figure(2, 2, width=5.2, height=3.9)
+    routes = {  # route: (color, criterion, ratio column, its axis label, width scale exponent)
+        "lambda_min": ("C0", f"λ_min(ΦΦᵀ) ≥ {level:g}·λ0", "lambda_min_ratio", "λ_min(ΦΦᵀ) / λ0", 1),
+        "spectral": ("C3", f"‖ΦΦᵀ − G∞‖₂ ≤ {level:g}·λ0", "spectral_ratio", "‖ΦΦᵀ − G∞‖₂ / λ0", 1),
+        "frobenius": ("C2", f"‖ΦΦᵀ − G∞‖_F ≤ {level:g}·λ0", "frobenius_ratio", "‖ΦΦᵀ − G∞‖_F / λ0", 2),
+    }
+    ax = axes[0, 0]
+    for route, (color, label, *_) in routes.items():
+        t = thr[thr["route"] == route]
+        if t.empty:
+            continue
+        ok, cens = t[t["censored"] == ""], t[t["censored"] == "right"]
+        ax.errorbar(ok["N"], ok["m_mid"], yerr=[ok["m_mid"] - ok["m_fail"], ok["m_pass"] - ok["m_mid"]], fmt="o",
+                    color=color, markersize=3, alpha=0.6, linestyle="none")
+        if len(cens):
+            ax.scatter(cens["N"], cens["m_fail"], marker="^", color=color, label=f"{label}: not reached (censored)")
+        fit = ex.loc[route].to_dict()
+        _fit_line(ax, ok["N"] if len(ok) else t["N"], fit, color=color, linewidth=1.2,
+                  label=f"{label}: {_fit_label(fit, 'p')}")
+    Ns = np.array(sorted(df["N"].unique()), dtype=float)
+    for p, ls in ((1, ":"), (2, "--")):
+        ax.plot(Ns, 8 * Ns[0] * (Ns / Ns[0]) ** p, color="grey", linestyle=ls, linewidth=1, label=f"∝ N^{p} (reference)")
+    ax.set(xscale="log", yscale="log", xlabel="N (samples)", ylabel="threshold width m (bracket on the grid)")
+    _loglog_ticks(ax, Ns)
+    ax.legend(fontsize="x-small", loc="lower right")
+    ax.set_title("where each criterion starts to hold (dots: seeds; fit m ∝ N^p, 95% CI)", fontsize="medium")
+    order, palette = _levels(df, "N", lambda v: f"N = {v:g}")
+    for ax, (route, (_, label, col, ylabel, power)) in zip((axes[0, 1], axes[1, 0], axes[1, 1]), routes.items()):
+        d = df[df[col].notna()].copy()
+        d["x"] = d["m"] / d["N"] ** power
+        for lev in order:
+            e = d[d["level"] == lev]
+            if e.empty:
+                continue
+            g = e.groupby("x")[col]
+            ax.plot(g.median().index, g.median().values, color=palette[lev], linewidth=1.2, label=lev)
+            ax.fill_between(g.min().index, g.min().values, g.max().values, color=palette[lev], alpha=0.15, linewidth=0)
+        ax.axhline(level, color="black", linewidth=0.8, linestyle="--")
+        ax.set(xscale="log", yscale="linear" if route == "lambda_min" else "log",
+               xlabel="m / N" if power == 1 else "m / N²", ylabel=ylabel)
+        ax.legend(fontsize="x-small", loc="lower right" if route == "lambda_min" else "upper right")
+        ax.set_title(f"{label}: median, min–max over seeds", fontsize="medium")
+    lam = df.groupby("N")["lambda0"].first()
+    fig.suptitle(f"Concentration of the feature Gram at initialisation: N points on the sphere, d = "
+                 f"{df['d'].iloc[0] / df['N'].iloc[0]:g}·N, λ0 = {lam.min():.3g}–{lam.max():.3g}, "
+                 f"{df['seed'].nunique()} seeds per N")
+    return fig
+
+
 def plot_digits(df: pd.DataFrame) -> Figure:
     """The width figure on real images (one 2×2 block per data set)."""
     fig = plot_width(df)
@@ -546,6 +603,7 @@ def plot_digits(df: pd.DataFrame) -> Figure:
 PLOTTERS = {
     "width": plot_width, "gamma": plot_gamma, "linear-width": plot_linear_width, "gram": plot_gram,
     "lazy": plot_lazy, "flow": plot_flow, "layers": plot_layers, "kernel": plot_kernel, "digits": plot_digits,
+    "concentration": plot_concentration,
 }
 
 

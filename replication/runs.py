@@ -57,7 +57,7 @@ def _settings(config, block) -> dict:
 #: them as columns of results/<experiment>.csv, so that the figure reads them from its CSV.
 
 
-ANALYSIS_KEYS = {"linear-width": ("target", "min_fraction")}
+ANALYSIS_KEYS = {"linear-width": ("target", "min_fraction"), "concentration": ("level", "confirm")}
 
 
 def analysis_settings(config, experiment) -> dict:
@@ -159,7 +159,7 @@ EXPANDERS = {
     "lazy": expand_width, "flow": expand_flow, "layers": expand_layers, "digits": expand_width,
 }
 #: experiments that are not (only) gradient descent: their own rules make their run CSVs
-OTHER_EXPERIMENTS = ("kernel",)
+OTHER_EXPERIMENTS = ("kernel", "concentration")
 
 
 def enabled_experiments(config) -> list[str]:
@@ -249,6 +249,42 @@ def kernel_table(config) -> dict[str, dict]:
                        "run_id": make_run_id(ds, m=m, g=float(block["gamma"]), s=seed)}
                 rows.append(row)
     return {r["run_id"]: r for r in _table({"kernel": rows}, config).values()}
+
+
+def concentration_table(config) -> dict[str, dict]:
+    """{run_id: job row} of the ``concentration`` experiment: per N and seed, the feature Gram
+    ΦΦᵀ at initialisation along a growing width, on N points of the sphere in d = d_per_n·N
+    dimensions (rule ``concentration``; no training)."""
+    if "concentration" not in enabled_experiments(config):
+        return {}
+    block = config["experiments"]["concentration"]
+    rows = []
+    for N in block["n_train"]:
+        for seed in block["seeds"]:
+            rows.append({
+                "experiment": "concentration", "N": N, "d": round(block["d_per_n"] * N), "seed": seed,
+                "data_seed": block["data_seed"], "grid_step": block["grid_step"],
+                "lambda_max_ratio": block["lambda_max_ratio"],
+                "spectral_max_ratio": block["spectral_max_ratio"] if N <= block["spectral_max_n"] else None,
+                "threads": block.get("threads", config["training"]["threads"]),
+                "run_id": make_run_id("sphere", n=N, s=seed),
+            })
+    return {r["run_id"]: r for r in _table({"concentration": rows}, config).values()}
+
+
+def concentration_widths(job: dict) -> list[int]:
+    """The grid of widths of a ``concentration`` job: round(N/2·2^(k·grid_step)), distinct, up
+    to the larger of its two routes' caps (lambda_max_ratio·N and spectral_max_ratio·N²)."""
+    N, step = job["N"], job["grid_step"]
+    cap = job["lambda_max_ratio"] * N
+    if job.get("spectral_max_ratio"):
+        cap = max(cap, job["spectral_max_ratio"] * N * N)
+    widths, k = [], 0
+    while (m := round(N / 2 * 2.0 ** (k * step))) <= cap:
+        if not widths or m > widths[-1]:
+            widths.append(m)
+        k += 1
+    return widths
 
 
 def kernel_limits(config) -> list[tuple[str, float]]:

@@ -41,6 +41,15 @@ BENCHMARK_JOBS = (
         }
         for r, row in GF_RUNS.items()
     ]
+    + [
+        {
+            "path": BENCHMARK["concentration"].format(run_id=r),
+            "rule": "concentration",
+            "wildcards": {"run_id": r},
+            "run": row,
+        }
+        for r, row in CONCENTRATION_RUNS.items()
+    ]
 )
 
 

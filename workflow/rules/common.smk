@@ -17,6 +17,8 @@ GD_EXPERIMENTS = [e for e in EXPERIMENTS if e in runs.EXPANDERS]
 # the non-GD jobs: kernel errors against K∞/G∞, and the gradient-flow ODE solves of `flow`
 KERNEL_RUNS = runs.kernel_table(config)
 GF_RUNS = runs.gf_table(config)
+# the concentration experiment's jobs: the feature Gram at initialisation along the width
+CONCENTRATION_RUNS = runs.concentration_table(config)
 
 # The benchmark file of each rule that has one (rule `benchmarks` collects them).
 BENCHMARK = {
@@ -24,6 +26,7 @@ BENCHMARK = {
     "kernel_limit": "results/benchmarks/kernel_limit/{dataset}_g{gamma}.tsv",
     "kernel_errors": "results/benchmarks/kernel_errors/{run_id}.tsv",
     "gradient_flow": "results/benchmarks/gradient_flow/{run_id}.tsv",
+    "concentration": "results/benchmarks/concentration/{run_id}.tsv",
 }
 
 
@@ -94,6 +97,8 @@ def run_csvs(wildcards):
         csvs += [f"results/runs/flow/gf/{r}.csv" for r in GF_RUNS]
     if exp == "kernel":
         csvs += [f"results/runs/kernel/{r}.csv" for r in KERNEL_RUNS]
+    if exp == "concentration":
+        csvs += [f"results/runs/concentration/{r}.csv" for r in CONCENTRATION_RUNS]
     return csvs
 
 
