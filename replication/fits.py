@@ -101,6 +101,40 @@ def linear_rate(steps, losses, last: float = FIT_FRACTION, floor: float = LOSS_F
     return dict(rate=-fit["slope"], r2=fit["r2"], n=int(sel.sum()), k_start=float(k[sel][0]), k_end=float(k[-1]))
 
 
+def local_rate_ratio(steps, losses, floor: float = LOSS_FLOOR) -> float:
+    """Linear convergence against a power law: the rate of ln L over the last quarter of the
+    curve (above the rounding floor, as :func:`linear_rate`) divided by the rate over the
+    quarter before it.  Geometric decay gives 1; a power law L ∝ k^(−a) gives
+    ln(4/3)/ln(3/2) ≈ 0.71 over the last half of a run from k = 0 (its local rate falls
+    like 1/k); NaN with fewer than :data:`MIN_POINTS` points in either quarter."""
+    k, L = np.asarray(steps, dtype=float), np.asarray(losses, dtype=float)
+    order = np.argsort(k, kind="stable")
+    k, L = k[order], L[order]
+    if k.size == 0 or not (np.isfinite(L[0]) and L[0] > 0):
+        return math.nan
+    good = np.isfinite(L) & (L > floor * L[0])
+    stop = int(np.argmin(good)) if not good.all() else k.size
+    k, L = k[:stop], L[:stop]
+    if k.size < 2 * MIN_POINTS:
+        return math.nan
+    q3, q4 = k[0] + 0.5 * (k[-1] - k[0]), k[0] + 0.75 * (k[-1] - k[0])
+    third, last = (k >= q3) & (k <= q4), k >= q4
+    if third.sum() < MIN_POINTS or last.sum() < MIN_POINTS:
+        return math.nan
+    r3 = -linear_fit(k[third], np.log(L[third]))["slope"]
+    r4 = -linear_fit(k[last], np.log(L[last]))["slope"]
+    return float(r4 / r3) if r3 > 0 else math.nan
+
+
+def linearised_rate(lr, lambda_min_H0):
+    """The linearised dynamics' rate of ln L per step, −2·ln(1 − η·λ_min(H(0))): with
+    r(k+1) ≈ (I − ηH(0))r(k) the slowest mode decays like (1 − ηλ_min)^k, and L = ½‖r‖²
+    like its square (NaN where ηλ_min ≥ 1)."""
+    x = np.asarray(lr, dtype=float) * np.asarray(lambda_min_H0, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(x < 1, -2 * np.log1p(-np.minimum(x, 1)), np.nan)
+
+
 def theory_rate(lr, lambda0):
     """The theory's GD rate per step, −ln(1 − ηλ0/2) (NaN where ηλ0/2 ≥ 1)."""
     x = np.asarray(lr, dtype=float) * np.asarray(lambda0, dtype=float) / 2
@@ -112,7 +146,7 @@ def theory_rate(lr, lambda0):
 # per-run summaries of GD traces
 # --------------------------------------------------------------------------------------
 #: columns :func:`run_summaries` adds, one value per run
-SUMMARY_COLUMNS = ("loss_ratio", "rate", "rate_r2")
+SUMMARY_COLUMNS = ("loss_ratio", "rate", "rate_r2", "local_rate_ratio")
 
 
 def good_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -124,16 +158,18 @@ def good_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 def run_summaries(df: pd.DataFrame, loss: str = "train_loss") -> pd.DataFrame:
     """One row per ``run_id``: ``status``, ``loss_ratio`` = L(final)/L(0) and the fitted
-    ``rate``/``rate_r2`` of :func:`linear_rate`; NaN for runs that did not complete."""
+    ``rate``/``rate_r2`` of :func:`linear_rate` and the :func:`local_rate_ratio`; NaN for runs
+    that did not complete."""
     rows = []
     for run_id, d in df.groupby("run_id", sort=False):
         status = d["status"].iloc[0] if "status" in d else "completed"
         good = good_rows(d).sort_values("step")
-        out = {"run_id": run_id, "loss_ratio": math.nan, "rate": math.nan, "rate_r2": math.nan}
+        out = {"run_id": run_id, "loss_ratio": math.nan, "rate": math.nan, "rate_r2": math.nan,
+               "local_rate_ratio": math.nan}
         if status == "completed" and len(good) and good[loss].iloc[0] > 0:
             out["loss_ratio"] = float(good[loss].iloc[-1] / good[loss].iloc[0])
             fit = linear_rate(good["step"], good[loss])
-            out.update(rate=fit["rate"], rate_r2=fit["r2"])
+            out.update(rate=fit["rate"], rate_r2=fit["r2"], local_rate_ratio=local_rate_ratio(good["step"], good[loss]))
         rows.append(out)
     return pd.DataFrame(rows, columns=["run_id", *SUMMARY_COLUMNS])
 
@@ -142,6 +178,18 @@ def with_run_summaries(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with the :data:`SUMMARY_COLUMNS` of its run on every row (replaced if present)."""
     base = df.drop(columns=[c for c in SUMMARY_COLUMNS if c in df], errors="ignore")
     return base.merge(run_summaries(base), on="run_id", how="left", validate="many_to_one")
+
+
+def rate_predictions(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per completed run with Gram columns: λ_min(H(0)), the :func:`linearised_rate`
+    and ``rate_ratio`` = fitted rate / linearised rate."""
+    runs = per_run(df)
+    first = good_rows(df[df["step"] == 0]).drop_duplicates("run_id").set_index("run_id")
+    runs = runs[runs["status"] == "completed"].copy()
+    runs["lambda_min_H0"] = runs["run_id"].map(first["lambda_min_H"])
+    runs["predicted_rate"] = linearised_rate(runs["lr"], runs["lambda_min_H0"])
+    runs["rate_ratio"] = runs["rate"] / runs["predicted_rate"]
+    return runs
 
 
 def per_run(df: pd.DataFrame) -> pd.DataFrame:
@@ -216,15 +264,16 @@ def width_exponent(mins: pd.DataFrame, level: float = 0.95) -> dict:
 # gram: envelopes of the loss
 # --------------------------------------------------------------------------------------
 def envelopes(df: pd.DataFrame) -> pd.DataFrame:
-    """Per measured row of completed or stopped runs: L(0)(1 − ηλ_min(H(0)))^k
-    (``envelope_H0``) and L(0)(1 − ηλ0/2)^k (``envelope_lambda0``), with η = ``lr``, L(0)
-    and λ_min(H(0)) (``lambda_min_H``) from the run's step-0 row."""
+    """Per measured row of completed or stopped runs: the linearised prediction
+    L(0)(1 − ηλ_min(H(0)))^{2k} (``envelope_H0``; L = ½‖r‖² decays like the square of the
+    slowest mode of r) and the theorem's bound L(0)(1 − ηλ0/2)^k (``envelope_lambda0``), with
+    η = ``lr``, L(0) and λ_min(H(0)) (``lambda_min_H``) from the run's step-0 row."""
     d = good_rows(df).copy()
     first = d.sort_values("step").groupby("run_id").first()
     L0 = d["run_id"].map(first["train_loss"])
     lam0_H = d["run_id"].map(first["lambda_min_H"]) if "lambda_min_H" in d else np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
-        d["envelope_H0"] = L0 * np.power(1 - d["lr"] * lam0_H, d["step"])
+        d["envelope_H0"] = L0 * np.power(1 - d["lr"] * lam0_H, 2 * d["step"])
         d["envelope_lambda0"] = L0 * np.power(1 - d["lr"] * d["lambda0"] / 2, d["step"])
     return d
 

@@ -275,7 +275,8 @@ def plot_linear_width(df: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------------------
 def plot_gram(df: pd.DataFrame) -> Figure:
     """λ_min(H(k)) and λ_min(ΦᵀΦ) along training per width against λ0 and λ0/2; per width, the
-    loss against the envelopes (1 − ηλ_min(H(0)))^k L(0) and (1 − ηλ0/2)^k L(0)."""
+    loss against the linearised prediction (1 − ηλ_min(H(0)))^{2k} L(0) and the theorem's
+    bound (1 − ηλ0/2)^k L(0)."""
     d = df[df["failure"] == False].copy()  # noqa: E712
     N = int(d["N"].iloc[0])
     widths = sorted(d["m"].unique())
@@ -304,10 +305,10 @@ def plot_gram(df: pd.DataFrame) -> Figure:
     for ax, m in zip(axes, widths):
         e = env[env["m"] == m].copy()
         e["level"] = "measured L(k)"
-        for col, label in (("envelope_H0", "(1 − ηλ_min(H(0)))^k L(0)"), ("envelope_lambda0", "(1 − ηλ0/2)^k L(0)")):
+        for col, label in (("envelope_H0", "(1 − ηλ_min(H(0)))^{2k} L(0), linearised"), ("envelope_lambda0", "(1 − ηλ0/2)^k L(0), theorem")):
             e2 = e.assign(train_loss=e[col], level=label)
             e = pd.concat([e, e2[e2["level"] == label]], ignore_index=True)
-        styles = {"measured L(k)": "C0", "(1 − ηλ_min(H(0)))^k L(0)": "C1", "(1 − ηλ0/2)^k L(0)": "C2"}
+        styles = {"measured L(k)": "C0", "(1 − ηλ_min(H(0)))^{2k} L(0), linearised": "C1", "(1 − ηλ0/2)^k L(0), theorem": "C2"}
         sns.lineplot(data=e, x="step", y="train_loss", hue="level", palette=styles, estimator="mean", errorbar=BAND,
                      ax=ax, legend=ax is axes[0], linewidth=1.2)
         ax.set(yscale="log", xlabel=LABELS["step"], ylabel=LABELS["train_loss"] if ax is axes[0] else "")
@@ -486,15 +487,14 @@ def plot_layers(df: pd.DataFrame) -> Figure:
     ax.legend(fontsize="x-small", title="completed runs")
     ax.set_title("linear rate, last half of training (mean over seeds)", fontsize="medium")
     ax = axes[1, 2]
-    first = fits.good_rows(d[d["step"] == 0])
+    pred = fits.rate_predictions(d)
     for t in subsets:
-        r = first[first["trainable"] == t]
-        g = r.groupby("m")
+        g = pred[pred["trainable"] == t].groupby("m")["predicted_rate"]
         name = SUBSET_NAMES.get(t, t)
-        ax.plot(g["lambda_min_H"].mean().index, (g["lambda_min_H"].mean() * g["lr"].mean()).values, "o-", color=palette[name], label=name)
-    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="η·λ_min(H(0)), trained blocks")
+        ax.plot(g.mean().index, g.mean().values, "o-", color=palette[name], label=name)
+    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="−2 ln(1 − ηλ_min(H(0))), trained blocks")
     _loglog_ticks(ax, widths)
-    ax.set_title("predicted rate η·λ_min(H(0)) per subset", fontsize="medium")
+    ax.set_title("linearised rate of ln L per step, per subset", fontsize="medium")
     fig.suptitle(f"Which layers drive convergence: N = {N}, d = {int(d['d'].iloc[0])}, γ = {_one(d, 'gamma')}, "
                  f"{d['seed'].nunique()} seeds, η = ½·2/λ_max(H(0)) of the trained blocks{_stopped_note(d, 'left out of the rates')}")
     return fig

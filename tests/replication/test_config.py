@@ -99,7 +99,8 @@ BAD = [
     # claims thresholds
     ("claims-unknown-group", "claims.speed", {"max": 1}, ["$.claims", "'speed'"]),
     ("claims-missing-key", "claims.lazy", {}, ["$.claims.lazy", "'max_slope' is a required property"]),
-    ("claims-r2-range", "claims.linear_rate.min_r2", 1.5, ["$.claims.linear_rate.min_r2", "1.5"]),
+    ("claims-local-ratio-range", "claims.linear_rate.min_local_ratio", 1.5, ["$.claims.linear_rate.min_local_ratio", "1.5"]),
+    ("claims-rate-tolerance-range", "claims.rate_prediction.tolerance", 0, ["$.claims.rate_prediction.tolerance", "0"]),
     ("claims-norm", "claims.kernel.norm", "nuclear", ["$.claims.kernel.norm", "'nuclear'"]),
 ]
 

@@ -185,7 +185,7 @@ def test_envelopes():
     env = an.envelopes(df)
     k = env["step"].to_numpy()
     assert np.allclose(env["envelope_lambda0"], 10.0 * 0.99**k)
-    assert np.allclose(env["envelope_H0"], 10.0 * 0.96**k)
+    assert np.allclose(env["envelope_H0"], 10.0 * 0.96 ** (2 * k))  # L = ½‖r‖²: the square of the mode's decay
 
 
 def flow_table(c=2.0, fractions=(0.4, 0.2, 0.1), gf_status="completed"):
@@ -285,13 +285,55 @@ def test_linear_rate_claim_against_the_theory():
         d = trace(f"m{m}", rate=rate, steps=300, lr=0.1, lambda0=0.2, m=m, N=64)
         rows.append(d)
     df = an.with_run_summaries(pd.concat(rows, ignore_index=True))
-    th = {"linear_rate": {"min_width_ratio": 1.0, "min_rate_ratio": 1.0, "min_r2": 0.95}}
+    th = {"linear_rate": {"min_width_ratio": 1.0, "min_rate_ratio": 1.0, "min_local_ratio": 0.85}}
     claims = cl.evaluate_claims({"linear-width": df}, th).set_index("id")
     row = claims.loc["linear-rate:linear-width"]
     assert row["measured"] == pytest.approx(0.02 / -math.log(0.99)) and row["pass"] is True
-    assert claims.loc["linear-r2:linear-width", "pass"] is True
+    assert claims.loc["linear-not-power:linear-width", "pass"] is True
     th["linear_rate"]["min_rate_ratio"] = 3.0  # 0.02 per step is only 2× the theory's rate
     assert cl.evaluate_claims({"linear-width": df}, th).set_index("id").loc["linear-rate:linear-width", "pass"] is False
+
+
+def test_local_rate_ratio_tells_geometric_from_power_law():
+    k = np.arange(0, 401, 4)
+    assert an.local_rate_ratio(k, 10 * np.exp(-0.03 * k)) == pytest.approx(1.0)
+    for a in (0.5, 2.0, 8.0):  # whatever the power, about 0.71
+        assert an.local_rate_ratio(k, 10 * (1 + k) ** -a) == pytest.approx(math.log(4 / 3) / math.log(1.5), abs=0.03)
+
+
+def test_linear_not_power_claim_fails_for_a_power_law():
+    k = np.arange(0, 301, 10)
+    power = pd.DataFrame({"run_id": "p", "step": k, "train_loss": 10.0 * (1 + k) ** -2.0, "failure": False,
+                          "status": "completed", "lr": 0.1, "lambda0": 0.001, "m": 128, "N": 64})
+    df = an.with_run_summaries(power)
+    th = {"linear_rate": {"min_width_ratio": 1.0, "min_rate_ratio": 1.0, "min_local_ratio": 0.85}}
+    claims = cl.evaluate_claims({"linear-width": df}, th).set_index("id")
+    assert claims.loc["linear-not-power:linear-width", "pass"] is False
+    assert claims.loc["linear-not-power:linear-width", "measured"] == pytest.approx(0.71, abs=0.03)
+
+
+def gram_runs(ratio_wide, ratio_narrow, N=64):
+    """Gram runs whose fitted rate is ``ratio`` × the linearised −2 ln(1 − ηλ_min(H(0)))."""
+    rows = []
+    for m, ratio in ((32, ratio_narrow), (128, ratio_wide), (256, ratio_wide)):
+        lr, lam = 0.04, 0.2
+        pred = -2 * math.log(1 - lr * lam)
+        d = trace(f"m{m}", rate=ratio * pred, steps=300, lr=lr, lambda0=0.1, m=m, N=N, lambda_min_H=lam)
+        rows.append(d)
+    return an.with_run_summaries(pd.concat(rows, ignore_index=True))
+
+
+@pytest.mark.parametrize("wide,narrow,prediction,control", [
+    (1.1, 2.5, True, True),    # the prediction holds where wide, fails (as expected) where narrow
+    (1.6, 2.5, False, True),   # too fast at m ≥ 2N: the prediction fails
+    (0.6, 1.0, False, False),  # too slow at m ≥ 2N; and the control holds: not discriminating
+])
+def test_rate_prediction_is_two_sided_with_a_control(wide, narrow, prediction, control):
+    th = {"rate_prediction": {"min_width_ratio": 2.0, "tolerance": 0.25, "control_width_ratio": 0.5}}
+    claims = cl.evaluate_claims({"gram": gram_runs(wide, narrow)}, th).set_index("id")
+    assert claims.loc["rate-prediction", "measured"] == pytest.approx(wide, rel=1e-6)
+    assert claims.loc["rate-prediction", "pass"] is prediction
+    assert claims.loc["rate-prediction-control", "pass"] is control
 
 
 def test_well_posed_claims():
