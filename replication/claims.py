@@ -108,9 +108,11 @@ def claim_gram(df: pd.DataFrame, N_ratio: float, th: dict) -> list[dict]:
     stopped = int((per_run(use)["status"] != "completed").sum()) if len(use) else 0
     if use.empty:
         msg = f"no width m ≥ {N_ratio:g}·N among {sorted(runs['m'].unique().tolist())}"
-        return [_claim("lambda-min-H", "gram", "", note=msg), _claim("gd-envelope", "gram", "", note=msg)]
+        return [_claim(i, "gram", "", note=msg) for i in ("lambda-min-H", "lambda-min-Hv", "gd-envelope")]
     good = good_rows(use)
     lam = float((good["lambda_min_H"] / good["lambda0"]).min())
+    lam_v = float((good["lambda_min_Hv"] / good["lambda0"]).min())
+    worst_v = good.loc[(good["lambda_min_Hv"] / good["lambda0"]).idxmin()]
     env = envelopes(use)
     env = env[env["step"] > 0]  # equal at k = 0 by construction
     ratio = float((env["train_loss"] / env["envelope_lambda0"]).max())
@@ -119,6 +121,12 @@ def claim_gram(df: pd.DataFrame, N_ratio: float, th: dict) -> list[dict]:
         _claim("lambda-min-H", "gram",
                f"λ_min(H(k)) ≥ {th['min_lambda_ratio']:g}·λ0 at every recorded step where m ≥ {N_ratio:g}N: smallest λ_min(H(k))/λ0",
                lam, f">= {th['min_lambda_ratio']:g}", stopped == 0 and _ge(lam, th["min_lambda_ratio"]), note),
+        _claim("lambda-min-Hv", "gram",
+               f"the block the argument needs, λ_min(H^v(k)) = λ_min(Φ(k)Φ(k)ᵀ) ≥ {th['min_lambda_ratio']:g}·λ0 at every "
+               f"recorded step where m ≥ {N_ratio:g}N: smallest λ_min(ΦΦᵀ)/λ0",
+               lam_v, f">= {th['min_lambda_ratio']:g}", stopped == 0 and _ge(lam_v, th["min_lambda_ratio"]),
+               f"{note}; smallest at m = {int(worst_v['m'])}; per width: "
+               + ", ".join(f"m = {m}: {v:.3g}" for m, v in (good["lambda_min_Hv"] / good["lambda0"]).groupby(good["m"]).min().items())),
         _claim("gd-envelope", "gram",
                f"L(k) ≤ (1 − ηλ0/2)^k·L(0) at every recorded step k ≥ 1 where m ≥ {N_ratio:g}N: largest L(k)/envelope",
                ratio, f"<= {th['max_envelope_ratio']:g}", stopped == 0 and _le(ratio, th["max_envelope_ratio"]), note),
@@ -154,6 +162,33 @@ def claim_rate_prediction(df: pd.DataFrame, th: dict) -> list[dict]:
             (not inside) if control else inside,
             f"{len(r)} runs at m = {sorted(pred[sel]['m'].unique().tolist())}, ratios {r.min():.3g}–{r.max():.3g}; "
             f"{stopped} stopped runs in the experiment (left out)"))
+    return out
+
+
+def claim_layers_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
+    """Well-posedness along training, per trained subset of the ``layers`` experiment: the
+    largest ρ(A(k)) seen at m ≥ min_width_ratio·N stays below max_rho (a run stopped by
+    ρ ≥ max_rho counts with the ρ that stopped it)."""
+    out = []
+    use = df[df["m"] >= th["min_width_ratio"] * df["N"]]
+    for subset in sorted(df["trainable"].unique()):
+        if "A" not in subset.split("+"):
+            continue  # A does not move: ρ(A(k)) = ρ(A(0))
+        d = use[use["trainable"] == subset]
+        cid = f"rho-below-1:layers:{subset}"
+        if d.empty:
+            out.append(_claim(cid, "layers", "", note=f"no {subset} run with m ≥ {th['min_width_ratio']:g}·N"))
+            continue
+        rho = float(d["rho"].max())
+        runs = per_run(d)
+        crossed = runs[runs["reason"].fillna("").str.startswith("rho(A)")]
+        per_m = d.groupby("m")["rho"].max()
+        out.append(_claim(
+            cid, "layers",
+            f"training {subset} with η = ½·2/λ_max(H(0)) keeps ρ(A(k)) < {th['max_rho']:g} at m ≥ {th['min_width_ratio']:g}N: "
+            "largest ρ(A(k)) seen", rho, f"< {th['max_rho']:g}", rho < th["max_rho"],
+            f"{len(runs)} runs; {len(crossed)} stopped when ρ reached {th['max_rho']:g}; largest ρ per width: "
+            + ", ".join(f"m = {m}: {v:.3g}" for m, v in per_m.items())))
     return out
 
 
@@ -292,6 +327,7 @@ CLAIMS = (
     ("gamma", "well_posed", claim_well_posed),
     ("gram", "gram", lambda df, th: claim_gram(df, th["min_width_ratio"], th)),
     ("gram", "rate_prediction", claim_rate_prediction),
+    ("layers", "layers", claim_layers_well_posed),
     ("linear-width", "min_width", claim_min_width),
     ("lazy", "lazy", claim_lazy),
     ("flow", "flow", claim_flow),

@@ -348,6 +348,68 @@ def test_well_posed_claims():
     assert cl.evaluate_claims({"gamma": df}, th).set_index("id").loc["first-failing-gamma", "pass"] is False
 
 
+def test_well_posed_claims_fail_when_rho_crosses_inside_the_range():
+    rows = [trace("g0.1", rho=1.05, gamma=0.1, status="stopped", fail_at=30), trace("g0.3", gamma=0.3, rho=0.6)]
+    th = {"well_posed": {"gamma_max": 0.125, "max_rho": 1.0, "min_failure_gamma": 0.5}}
+    claims = cl.evaluate_claims({"gamma": pd.concat(rows, ignore_index=True)}, th).set_index("id")
+    assert claims.loc["rho-below-1", "pass"] is False and claims.loc["first-failing-gamma", "pass"] is False
+
+
+def min_width_table(ends):
+    """linear-width runs: N × m/N ∈ {¼, ½, 1, 2} × 2 seeds reaching L/L(0) = 1e-4 where ``ends(N, m)``."""
+    rows = []
+    for N in (16, 32, 64):
+        for m in (N // 4, N // 2, N, 2 * N):
+            for seed in (0, 1):
+                rows.append({"run_id": f"n{N}_m{m}_s{seed}", "N": N, "m": m, "seed": seed, "status": "completed",
+                             "loss_ratio": 1e-4 if ends(N, m) else 1e-1, "target": 1e-3, "min_fraction": 0.5})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("ends,passes", [
+    (lambda N, m: m >= N // 2, True),          # m_min = N/2: exponent 1
+    (lambda N, m: m >= N * N // 32, False),    # m_min = N²/32 (8, 32, 128 → the last is beyond the grid)
+])
+def test_min_width_claim_passes_and_fails(ends, passes):
+    claims = cl.evaluate_claims({"linear-width": min_width_table(ends)}, {"min_width": {"max_exponent": 1.25}})
+    assert claims.set_index("id").loc["min-width-exponent", "pass"] is passes
+
+
+def gram_claim_table(lam_H, lam_Hv, loss_rate, m=128, N=64):
+    """gram runs at width m: λ_min(H(k)) = lam_H·λ0, λ_min(ΦΦᵀ) = lam_Hv·λ0, L(k) = 10·e^(−loss_rate·k)."""
+    d = trace(f"m{m}", rate=loss_rate, steps=100, lr=0.1, lambda0=0.2, m=m, N=N)
+    return d.assign(lambda_min_H=lam_H * 0.2, lambda_min_Hv=lam_Hv * 0.2)
+
+
+def test_gram_claims_pass_and_fail():
+    th = {"gram": {"min_width_ratio": 1.0, "min_lambda_ratio": 0.5, "max_envelope_ratio": 1.0}}
+    good = cl.evaluate_claims({"gram": gram_claim_table(5.0, 0.6, 0.05)}, th).set_index("id")
+    for cid in ("lambda-min-H", "lambda-min-Hv", "gd-envelope"):
+        assert good.loc[cid, "pass"] is True, cid
+    # the theorem's envelope (1 − ηλ0/2)^k = 0.99^k decays faster than e^(−0.005k): above it
+    bad = cl.evaluate_claims({"gram": gram_claim_table(0.4, 0.1, 0.005)}, th).set_index("id")
+    for cid in ("lambda-min-H", "lambda-min-Hv", "gd-envelope"):
+        assert bad.loc[cid, "pass"] is False, cid
+    assert bad.loc["lambda-min-Hv", "measured"] == pytest.approx(0.1)
+
+
+def layers_table(rho_A_only):
+    rows = [trace("all", rho=0.2, trainable="A+W+u+v", m=128, N=64, reason=""),
+            trace("A", rho=rho_A_only, trainable="A", m=128, N=64,
+                  reason="rho(A) = 1.1 >= 1.0 at step 9" if rho_A_only >= 1 else ""),
+            trace("uv", rho=0.2, trainable="u+v", m=128, N=64, reason="")]
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("rho,passes", [(0.5, True), (1.1, False)])
+def test_layers_well_posedness_claim(rho, passes):
+    th = {"layers": {"min_width_ratio": 1.0, "max_rho": 1.0}}
+    claims = cl.evaluate_claims({"layers": layers_table(rho)}, th).set_index("id")
+    assert claims.loc["rho-below-1:layers:A", "pass"] is passes
+    assert claims.loc["rho-below-1:layers:A+W+u+v", "pass"] is True
+    assert "rho-below-1:layers:u+v" not in claims.index  # A does not move: nothing to test
+
+
 def test_missing_experiment_threshold_or_broken_table_is_reported_not_raised():
     claims = cl.evaluate_claims({"lazy": lazy_table(-0.5), "kernel": pd.DataFrame({"x": [1]})}, {"lazy": THRESHOLDS["lazy"], "kernel": THRESHOLDS["kernel"]})
     assert list(claims.columns) == list(cl.CLAIM_COLUMNS)
