@@ -37,7 +37,8 @@ def solver_settings(run: dict, **changes) -> implicit.SolverSettings:
 #: parameter columns, in front of implicit.TRACE_COLUMNS in every run CSV.
 RUN_COLUMNS = (
     "experiment", "dataset", "run_id", "N", "n_test", "d", "m", "gamma", "seed", "lr", "lr_config",
-    "lr_fraction", "lambda0", "steps", "trainable", "record_every", "max_rho", "status", "reason", "failure",
+    "lr_fraction", "lambda0", "train_baseline", "test_baseline", "steps", "trainable", "record_every", "max_rho",
+    "status", "reason", "failure",
 )
 
 
@@ -94,7 +95,10 @@ def _with_run_columns(trace, run, ds, lr, status, reason) -> pd.DataFrame:
         "experiment": run["experiment"], "dataset": run["dataset"], "run_id": run["run_id"],
         "N": ds.n_train, "n_test": ds.n_test, "d": ds.d, "m": run["m"], "gamma": run["gamma"],
         "seed": run["seed"], "lr": _float(lr), "lr_config": str(run["lr"]),
-        "lr_fraction": _float(run.get("lr_fraction")), "lambda0": implicit.lambda0(ds.X_train), "steps": run["steps"],
+        "lr_fraction": _float(run.get("lr_fraction")), "lambda0": implicit.lambda0(ds.X_train),
+        # the loss of the zero predictor ŷ = 0 on each split, ½‖y‖²: what a net must beat
+        "train_baseline": 0.5 * float(ds.y_train @ ds.y_train),
+        "test_baseline": 0.5 * float(ds.y_test @ ds.y_test) if ds.n_test else np.nan, "steps": run["steps"],
         "trainable": run["trainable"], "record_every": run["record_every"], "max_rho": run["max_rho"],
         "status": status, "reason": reason or "",
     }
