@@ -21,6 +21,8 @@ from . import fits
 LABELS = {
     "step": "GD iteration k [steps]",
     "train_loss": "train loss ½Σᵢ(ŷᵢ − yᵢ)² [label units²]",
+    "train_loss_rel": "train loss relative to its start, L(k)/L(0)",
+    "rho_drift": "ρ(A(k)) − ρ(A(0)) [symlog]",
     "test_loss": "test loss ½Σ(ŷ − y)² [label units²]",
     "rho": "ρ(A) = γ‖A‖₂/√m [dimensionless]",
     "fwd_iter": "forward solve iterations per step [count]",
@@ -88,7 +90,6 @@ def _rho_drift_panel(ax, d, order, palette):
     _lines(ax, d, "rho_drift", order, palette)
     ax.set_yscale("symlog", linthresh=1e-6)
     ax.axhline(0.0, color="grey", linewidth=0.8)
-    ax.set_ylabel("ρ(A(k)) − ρ(A(0)) [symlog]")
     rho0 = d[d["step"] == 0]["rho"]
     ax.set_title(f"drift of ρ(A) = γ‖A‖₂/√m from ρ(A(0)) = {rho0.min():.3f}–{rho0.max():.3f}", fontsize="medium")
 
@@ -112,7 +113,6 @@ def plot_width(df: pd.DataFrame) -> Figure:
         d["train_loss_rel"] = d["train_loss"] / d["run_id"].map(
             d[d["step"] == 0].drop_duplicates("run_id").set_index("run_id")["train_loss"])
         _lines(axes[0], d, "train_loss_rel", order, palette, log=True, legend=True)
-        axes[0].set_ylabel("train loss L(k)/L(0)")
         axes[0].legend(title="width", fontsize="small")
         _lines(axes[1], d, "test_loss", order, palette, log=True)
         if "test_baseline" in d and d["test_baseline"].notna().any():
@@ -131,8 +131,7 @@ def plot_width(df: pd.DataFrame) -> Figure:
     lrs = df.drop_duplicates("run_id")["lr"]
     step = (f"one fixed η = {lrs.iloc[0]:g} for every width" if lrs.nunique() == 1
             else f"η = ½·2/λ_max(H(0)) per run ({lrs.min():.3g}–{lrs.max():.3g})")
-    fig.suptitle(f"Width sweep: relative train loss, test loss, drift of ρ(A) and weight movement against the GD "
-                 f"iteration ({step})")
+    fig.suptitle(f"Width sweep: {step}")
     return fig
 
 
@@ -623,7 +622,7 @@ def plot_concentration(df: pd.DataFrame) -> Figure:
 def plot_digits(df: pd.DataFrame) -> Figure:
     """The width figure on real images (one 2×2 block per data set)."""
     fig = plot_width(df)
-    fig.suptitle("Handwritten digits, width sweep: " + fig.get_suptitle().split(": ", 1)[1])
+    fig.suptitle("Handwritten digits, width sweep: " + fig.get_suptitle().split(": ", 1)[1])  # same η note
     return fig
 
 
