@@ -2,6 +2,8 @@ rule claims:
     """The claims table: each claim of the paper evaluated on the aggregated CSVs against the
     thresholds of the config's `claims` block (replication.claims.evaluate_claims). A failing
     claim is a row with pass = False, not a failing job."""
+    message:
+        "claims: every claim on the aggregated CSVs against the thresholds of the config's claims block → {output.csv}, {output.md}"
     input:
         csvs=expand("results/{experiment}.csv", experiment=EXPERIMENTS),
     output:

@@ -1,5 +1,7 @@
 rule plot:
     """results/<experiment>.csv → figures/<experiment>.png/.pdf; reads nothing else."""
+    message:
+        "plot {wildcards.experiment}: {input.csv} → {output.png}, {output.pdf}"
     input:
         csv="results/{experiment}.csv",
     output:
