@@ -58,4 +58,5 @@ rule all:
         expand("figures/{experiment}.{ext}", experiment=EXPERIMENTS, ext=("png", "pdf")),
         "results/claims.csv",
         "results/claims.md",
+        "results/claims.html",
         "results/benchmarks.csv",

@@ -16,15 +16,28 @@ import pandas as pd
 from .fits import envelopes, final_rows, gd_gf_deviation, gf_bound_ratio, good_rows, kernel_slopes, loglog_slope, minimal_widths, per_run, success_grid, theory_rate, width_exponent
 
 
-#: columns of results/claims.csv
-CLAIM_COLUMNS = ("id", "experiment", "statement", "measured", "threshold", "pass", "status", "note")
+#: columns of results/claims.csv (docs/claims.md): the test is ``measured operator threshold``
+#: (``within``: threshold ≤ measured ≤ threshold_high); ci_low/ci_high the 95% CI of a fitted
+#: measured value; n the number of runs it comes from
+CLAIM_COLUMNS = ("id", "experiment", "statement", "operator", "threshold", "threshold_high", "measured",
+                 "ci_low", "ci_high", "n", "pass", "status", "note")
+#: the operators of the ``operator`` column
+OPERATORS = ("<", "<=", ">=", "within")
 
 
-def _claim(id, experiment, statement, measured=math.nan, threshold="", passed=None, note="", status=None):
+def _claim(id, experiment, statement, measured=math.nan, threshold=None, passed=None, note="", status=None, *,
+           ci=(math.nan, math.nan), n=None):
+    """One row of :data:`CLAIM_COLUMNS`; ``threshold`` is ``(operator, value)`` or
+    ``("within", low, high)``, ``ci`` the (low, high) 95% interval of ``measured``, ``n`` its runs."""
     if status is None:
         status = "evaluated" if passed is not None else "not evaluated"
-    return {"id": id, "experiment": experiment, "statement": statement, "measured": measured,
-            "threshold": threshold, "pass": "" if passed is None else bool(passed), "status": status, "note": note}
+    op, low, high = (tuple(threshold) + (math.nan,))[:3] if threshold else ("", math.nan, math.nan)
+    if op and op not in OPERATORS:
+        raise ValueError(f"unknown operator {op!r}; known: {OPERATORS}")
+    return {"id": id, "experiment": experiment, "statement": statement, "operator": op, "threshold": float(low),
+            "threshold_high": float(high), "measured": float(measured), "ci_low": float(ci[0]), "ci_high": float(ci[1]),
+            "n": None if n is None else int(n), "pass": "" if passed is None else bool(passed), "status": status,
+            "note": note}
 
 
 def _le(x, thr):
@@ -57,11 +70,11 @@ def claim_linear_rate(df: pd.DataFrame, experiment: str, th: dict) -> list[dict]
     return [
         _claim(f"linear-rate:{experiment}", experiment,
                f"GD converges linearly at m ≥ {ratio:g}N: fitted rate of ln L per step ≥ {th['min_rate_ratio']:g} × the theory's −ln(1 − ηλ0/2) (worst run)",
-               worst_rel, f">= {th['min_rate_ratio']:g}", ok and _ge(worst_rel, th["min_rate_ratio"]),
-               f"{note}; median ratio {float(rel.median()):.3g}" if len(rel) else note),
+               worst_rel, (">=", th["min_rate_ratio"]), ok and _ge(worst_rel, th["min_rate_ratio"]),
+               f"{note}; median ratio {float(rel.median()):.3g}" if len(rel) else note, n=len(runs)),
         _claim(f"linear-r2:{experiment}", experiment,
                f"ln L(k) is a straight line over the last half of training at m ≥ {ratio:g}N: R² (worst run)",
-               worst_r2, f">= {th['min_r2']:g}", ok and _ge(worst_r2, th["min_r2"]), note),
+               worst_r2, (">=", th["min_r2"]), ok and _ge(worst_r2, th["min_r2"]), note, n=len(runs)),
     ]
 
 
@@ -76,8 +89,9 @@ def claim_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
         stopped = int((per_run(inside)["status"] != "completed").sum()) if len(inside) else 0
         out.append(_claim("rho-below-1", "gamma",
                           f"ρ(A(k)) < {th['max_rho']:g} at every step for γ ≤ {g:g} (the theory's range): largest ρ seen",
-                          rho, f"< {th['max_rho']:g}", rho < th["max_rho"] and stopped == 0,
-                          f"{inside['run_id'].nunique()} runs, γ ∈ {sorted(inside['gamma'].unique().tolist())}; {stopped} stopped"))
+                          rho, ("<", th["max_rho"]), rho < th["max_rho"] and stopped == 0,
+                          f"{inside['run_id'].nunique()} runs, γ ∈ {sorted(inside['gamma'].unique().tolist())}; {stopped} stopped",
+                          n=inside["run_id"].nunique()))
     else:
         out.append(_claim("rho-below-1", "gamma", "", note=f"no run with γ ≤ {g:g}"))
     failed = runs[runs["status"] != "completed"]
@@ -86,7 +100,7 @@ def claim_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
             if len(failed) else f"no run failed in the sweep γ ∈ [{runs['gamma'].min():g}, {runs['gamma'].max():g}]")
     out.append(_claim("first-failing-gamma", "gamma",
                       f"the forward solve first fails at γ ≥ {th['min_failure_gamma']:g} (where ρ(A(0)) ≈ 2γ ≥ 1): smallest γ with a stopped run",
-                      first, f">= {th['min_failure_gamma']:g}", first >= th["min_failure_gamma"], note))
+                      first, (">=", th["min_failure_gamma"]), first >= th["min_failure_gamma"], note, n=len(runs)))
     return out
 
 
@@ -105,14 +119,15 @@ def claim_gram(df: pd.DataFrame, N_ratio: float, th: dict) -> list[dict]:
     env = envelopes(use)
     env = env[env["step"] > 0]  # equal at k = 0 by construction
     ratio = float((env["train_loss"] / env["envelope_lambda0"]).max())
-    note = f"widths {widths} (m ≥ {N_ratio:g}·N), {use['run_id'].nunique()} runs, {stopped} stopped"
+    n = use["run_id"].nunique()
+    note = f"widths {widths} (m ≥ {N_ratio:g}·N), {n} runs, {stopped} stopped"
     return [
         _claim("lambda-min-H", "gram",
                f"λ_min(H(k)) ≥ {th['min_lambda_ratio']:g}·λ0 at every recorded step where m ≥ {N_ratio:g}N: smallest λ_min(H(k))/λ0",
-               lam, f">= {th['min_lambda_ratio']:g}", stopped == 0 and _ge(lam, th["min_lambda_ratio"]), note),
+               lam, (">=", th["min_lambda_ratio"]), stopped == 0 and _ge(lam, th["min_lambda_ratio"]), note, n=n),
         _claim("gd-envelope", "gram",
                f"L(k) ≤ (1 − ηλ0/2)^k·L(0) at every recorded step k ≥ 1 where m ≥ {N_ratio:g}N: largest L(k)/envelope",
-               ratio, f"<= {th['max_envelope_ratio']:g}", stopped == 0 and _le(ratio, th["max_envelope_ratio"]), note),
+               ratio, ("<=", th["max_envelope_ratio"]), stopped == 0 and _le(ratio, th["max_envelope_ratio"]), note, n=n),
     ]
 
 
@@ -124,13 +139,14 @@ def claim_min_width(df: pd.DataFrame, th: dict) -> list[dict]:
     pts = ", ".join(f"N={int(r.N)}: " + ("none" if r.censored == "above" else f"{r.m_min:g}" + ("↓" if r.censored else ""))
                     for r in mins.itertuples())
     note = (f"m_min per N ({pts}; ↓ = smallest grid width, an upper bound); "
-            f"95% CI [{fit['low']:.3g}, {fit['high']:.3g}]; target L/L(0) ≤ {target:g} for ≥ {frac:g} of the seeds")
+            f"fit over {fit['n']} N; target L/L(0) ≤ {target:g} for ≥ {frac:g} of the seeds")
     passed = fit["n_above"] == 0 and _le(fit["slope"], th["max_exponent"])
     if fit["n_above"]:
         note += f"; {fit['n_above']} N with no width reaching the target (claim fails)"
     return [_claim("min-width-exponent", "linear-width",
                    "the minimal width reaching the target grows at most linearly in N: fitted exponent of m_min ∝ N^p",
-                   fit["slope"], f"<= {th['max_exponent']:g}", passed if fit["n"] >= 2 else None, note)]
+                   fit["slope"], ("<=", th["max_exponent"]), passed if fit["n"] >= 2 else None, note,
+                   ci=(fit["low"], fit["high"]), n=df["run_id"].nunique())]
 
 
 def claim_lazy(df: pd.DataFrame, th: dict) -> list[dict]:
@@ -145,8 +161,9 @@ def claim_lazy(df: pd.DataFrame, th: dict) -> list[dict]:
         fit = loglog_slope(fin["m"], fin[f"rel_change_{block}"])
         out.append(_claim(f"lazy-{block}", "lazy",
                           f"‖{block}(K) − {block}(0)‖_F/‖{block}(0)‖_F shrinks with m: log–log slope against m (lazy scaling: {predicted[block]})",
-                          fit["slope"], f"<= {th['max_slope']:g}", _le(fit["slope"], th["max_slope"]) if fit["n"] >= 2 else None,
-                          f"95% CI [{fit['low']:.3g}, {fit['high']:.3g}], {fit['n']} completed runs, widths {sorted(fin['m'].unique().tolist())}; {stopped} stopped (left out)"))
+                          fit["slope"], ("<=", th["max_slope"]), _le(fit["slope"], th["max_slope"]) if fit["n"] >= 2 else None,
+                          f"{fit['n']} completed runs, widths {sorted(fin['m'].unique().tolist())}; {stopped} stopped (left out)",
+                          ci=(fit["low"], fit["high"]), n=fit["n"]))
     return out
 
 
@@ -158,18 +175,19 @@ def claim_flow(df: pd.DataFrame, th: dict) -> list[dict]:
     bad = int(dev["deviation"].isna().sum())
     by_f = ok.groupby("lr_fraction")["deviation"].max().sort_index(ascending=False)
     note = ("max |ln L_GD − ln L_GF| per η/(2/λ_max): " + ", ".join(f"{f:g}: {v:.2g}" for f, v in by_f.items())
-            + f"; 95% CI [{fit['low']:.3g}, {fit['high']:.3g}]" + (f"; {bad} GD runs without a comparison" if bad else ""))
+            + (f"; {bad} GD runs without a comparison" if bad else ""))
     bound = gf_bound_ratio(df)
     gf = per_run(df[df["method"] == "GF"])
     gf_bad = int((gf["status"] != "completed").sum())
     return [
         _claim("gd-to-gf", "flow",
                "GD approaches gradient flow as η → 0: order p of max_t |ln L_GD(t) − ln L_GF(t)| ∝ η^p (Euler: p = 1)",
-               fit["slope"], f">= {th['min_order']:g}", _ge(fit["slope"], th["min_order"]) and bad == 0 if fit["n"] >= 2 else None, note),
+               fit["slope"], (">=", th["min_order"]), _ge(fit["slope"], th["min_order"]) and bad == 0 if fit["n"] >= 2 else None, note,
+               ci=(fit["low"], fit["high"]), n=len(dev)),
         _claim("gf-bound", "flow",
                "gradient flow obeys L(t) ≤ e^{−λ0 t}·L(0): largest L(t)/(e^{−λ0 t}L(0)), t > 0",
-               bound, f"<= {th['max_bound_ratio']:g}", gf_bad == 0 and _le(bound, th["max_bound_ratio"]) if len(gf) else None,
-               f"{len(gf)} GF solves, {gf_bad} failed"),
+               bound, ("<=", th["max_bound_ratio"]), gf_bad == 0 and _le(bound, th["max_bound_ratio"]) if len(gf) else None,
+               f"{len(gf)} GF solves, {gf_bad} failed", n=len(gf)),
     ]
 
 
@@ -187,8 +205,9 @@ def claim_kernel(df: pd.DataFrame, th: dict) -> list[dict]:
         r = row.iloc[0]
         out.append(_claim(f"kernel-{q}", "kernel",
                           f"{label} ({th['norm']} norm) decays like 1/√m: log–log slope against m",
-                          r["slope"], f"in [{lo:g}, {hi:g}]", bool(lo <= r["slope"] <= hi),
-                          f"95% CI [{r['low']:.3g}, {r['high']:.3g}], {int(r['n'])} points; {stopped} stopped (left out)"))
+                          r["slope"], ("within", lo, hi), bool(lo <= r["slope"] <= hi),
+                          f"{int(r['n'])} points (seed × width); {stopped} stopped (left out)",
+                          ci=(r["low"], r["high"]), n=int(r["n"])))
     return out
 
 
@@ -235,7 +254,9 @@ def evaluate_claims(tables: dict, thresholds: dict) -> pd.DataFrame:
             rows += fn(tables[experiment], thresholds[key])
         except Exception as exc:  # a broken table is reported in the table, not fatal
             rows.append(_claim(f"{key}:{experiment}", experiment, "", note=f"{type(exc).__name__}: {exc}", status="error"))
-    return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+    table["n"] = table["n"].astype("Int64")  # whole numbers, empty where not applicable
+    return table
 
 
 def _fmt(x) -> str:
@@ -246,28 +267,112 @@ def _fmt(x) -> str:
     return f"{x:.3g}"
 
 
-def claims_markdown(claims: pd.DataFrame, title: str = "Claims") -> str:
-    """A short markdown table of :func:`evaluate_claims`' result, pass/fail/not evaluated per row."""
+def threshold_text(op: str, low, high) -> str:
+    """The test of a claim row as text: "<= -0.25", ">= 1", "within [-0.75, -0.25]" ("" if none)."""
+    if not op:
+        return ""
+    return f"within [{_fmt(low)}, {_fmt(high)}]" if op == "within" else f"{op} {_fmt(low)}"
+
+
+def ci_text(low, high) -> str:
+    """"[low, high]", or "" when the measured value has no interval."""
+    return f"[{_fmt(low)}, {_fmt(high)}]" if np.isfinite(low) and np.isfinite(high) else ""
+
+
+def _counts(claims: pd.DataFrame) -> tuple[int, int, int]:
     n_pass = int((claims["pass"] == True).sum())  # noqa: E712  (column mixes bool and "")
     n_fail = int((claims["pass"] == False).sum())  # noqa: E712
-    n_other = len(claims) - n_pass - n_fail
+    return n_pass, n_fail, len(claims) - n_pass - n_fail
+
+
+def claims_markdown(claims: pd.DataFrame, title: str = "Claims") -> str:
+    """A short markdown table of :func:`evaluate_claims`' result, pass/fail/not evaluated per row."""
+    n_pass, n_fail, n_other = _counts(claims)
     lines = [f"# {title}", "",
              f"{n_pass} pass, {n_fail} fail, {n_other} not evaluated. Thresholds come from the `claims` block of the "
              "configuration (set before the runs); a failing claim is reported here and does not stop the workflow. "
              "Columns: docs/claims.md.", "",
-             "| claim | result | measured | threshold | statement | note |", "|---|---|---|---|---|---|"]
+             "| claim | result | measured | threshold | 95% CI | n | statement | note |", "|---|---|---|---|---|---|---|---|"]
     for r in claims.to_dict("records"):
         result = "**pass**" if r["pass"] is True else "**FAIL**" if r["pass"] is False else r["status"]
-        cells = [f"`{r['id']}`", result, _fmt(r["measured"]), r["threshold"], r["statement"], r["note"]]
+        cells = [f"`{r['id']}`", result, _fmt(r["measured"]), threshold_text(r["operator"], r["threshold"], r["threshold_high"]),
+                 ci_text(r["ci_low"], r["ci_high"]), "" if pd.isna(r["n"]) else int(r["n"]), r["statement"], r["note"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str]:
-    """Rule ``claims``: the claims table and its markdown from the aggregated CSVs
+#: style of :func:`claims_html` (the page is shown on its own inside the Snakemake report)
+_HTML_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 14px; margin: 1em; color: #222; }
+h1 { font-size: 1.4em; margin: 0 0 .3em 0; }
+p.summary span { display: inline-block; padding: .15em .6em; border-radius: .8em; margin-right: .4em; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: .35em .5em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.result { font-weight: 700; text-align: center; white-space: nowrap; }
+.pass { background: #d8f3dc; color: #1b5e20; }
+.fail { background: #ffd6d6; color: #b71c1c; }
+.other { background: #eeeeee; color: #555; }
+.error { background: #ffe5b4; color: #8a4b00; }
+td.note { color: #555; font-size: .9em; }
+code { font-size: .95em; }
+"""
+
+
+def claims_html(claims: pd.DataFrame, figures: dict | None = None, title: str = "Claims") -> str:
+    """The claims table as a standalone HTML page (results/claims.html, shown in the report).
+
+    One row per claim: the result in a coloured cell (pass green, FAIL red, not evaluated grey,
+    error orange), the claim, its experiment and figure (``figures[experiment]``, "—" when the
+    experiment did not run), the measured value, the test, the 95% CI, the number of runs, the
+    statement and the note.
+    """
+    from html import escape
+
+    figures = figures or {}
+    n_pass, n_fail, n_other = _counts(claims)
+    rows = []
+    for r in claims.to_dict("records"):
+        if r["pass"] is True:
+            cls, result = "pass", "pass"
+        elif r["pass"] is False:
+            cls, result = "fail", "FAIL"
+        else:
+            cls, result = ("error", "error") if r["status"] == "error" else ("other", r["status"])
+        figure = figures.get(r["experiment"])
+        cells = [
+            f'<td class="result {cls}">{escape(result)}</td>',
+            f"<td><code>{escape(r['id'])}</code></td>",
+            f"<td>{escape(r['experiment'])}<br><small>{escape(figure) if figure else '—'}</small></td>",
+            f'<td class="num" title="{escape(repr(r["measured"]))}">{escape(_fmt(r["measured"]))}</td>',
+            f'<td class="num">{escape(threshold_text(r["operator"], r["threshold"], r["threshold_high"]))}</td>',
+            f'<td class="num">{escape(ci_text(r["ci_low"], r["ci_high"]))}</td>',
+            f'<td class="num">{"" if pd.isna(r["n"]) else int(r["n"])}</td>',
+            f"<td>{escape(r['statement'])}</td>",
+            f'<td class="note">{escape(r["note"])}</td>',
+        ]
+        rows.append(f'<tr id="{escape(r["id"])}">' + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("result", "claim", "experiment / figure", "measured", "test",
+                                               "95% CI", "n", "statement", "note"))
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
+            f"<style>{_HTML_STYLE}</style>\n</head>\n<body>\n<h1>{escape(title)}</h1>\n"
+            f'<p class="summary"><span class="pass">{n_pass} pass</span><span class="fail">{n_fail} fail</span>'
+            f'<span class="other">{n_other} not evaluated</span></p>\n'
+            "<p>Each claim of the paper tested on the aggregated CSVs: pass when <i>measured</i> satisfies the "
+            "<i>test</i>, whose threshold comes from the <code>claims</code> block of the configuration (fixed before "
+            "the runs). 95% CI: the interval of a fitted value; n: the runs it comes from. A failing claim does not "
+            "stop the workflow. Columns and what would falsify each claim: docs/claims.md.</p>\n"
+            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</body>\n</html>\n")
+
+
+def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str, str]:
+    """Rule ``claims``: the claims table, its markdown and its HTML page from the aggregated CSVs
     (:func:`replication.claims.evaluate_claims`); failing claims do not fail the job."""
     tables = {Path(p).stem: pd.read_csv(p) for p in csv_paths}
     table = evaluate_claims(tables, dict(thresholds))
     for r in table.itertuples(index=False):
-        log.info("%s: %s measured=%s threshold=%s %s", r.id, r.status, r.measured, r.threshold, r.note)
-    return table, claims_markdown(table)
+        log.info("%s: %s measured=%s %s %s", r.id, r.status, r.measured,
+                 threshold_text(r.operator, r.threshold, r.threshold_high), r.note)
+    figures = {name: f"figures/{name}.png" for name in tables}
+    return table, claims_markdown(table), claims_html(table, figures)

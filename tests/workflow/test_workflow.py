@@ -116,7 +116,7 @@ def test_every_output_exists(done):
     expected += [f"results/data/{n}.npz" for n in runs.derived_datasets(tiny_config())]
     for exp in EXPERIMENTS:
         expected += [f"results/{exp}.csv", f"figures/{exp}.png", f"figures/{exp}.pdf"]
-    expected += ["results/claims.csv", "results/claims.md"]
+    expected += ["results/claims.csv", "results/claims.md", "results/claims.html"]
     missing = [p for p in expected if not (done / p).is_file() or (done / p).stat().st_size == 0]
     assert not missing
     leftovers = [p for p in done.rglob("*.tmp")]
@@ -174,6 +174,11 @@ def test_claims_table(done):
     assert len(evaluated) >= 12 and set(evaluated["pass"]) <= {"True", "False"}
     md = (done / "results/claims.md").read_text()
     assert md.startswith("# Claims") and all(f"`{i}`" in md for i in claims["id"])
+    html = (done / "results/claims.html").read_text()
+    assert all(f'<tr id="{i}">' in html for i in claims["id"])
+    for exp in EXPERIMENTS:  # each row names its figure
+        assert f"<small>figures/{exp}.png</small>" in html or exp not in set(claims["experiment"])
+    assert set(claims.loc[claims["status"] == "evaluated", "operator"]) <= set(cl.OPERATORS)
 
 
 def test_runs_record_parameters_and_provenance(done):
