@@ -95,8 +95,3 @@ def run_csvs(wildcards):
     if exp == "kernel":
         csvs += [f"results/runs/kernel/{r}.csv" for r in KERNEL_RUNS]
     return csvs
-
-
-def caption(wildcards):
-    """Per-experiment caption text of a figure (workflow/report/captions/<experiment>.rst)."""
-    return (PACKAGES / "workflow" / "report" / "captions" / f"{wildcards.experiment}.rst").read_text()

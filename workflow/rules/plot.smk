@@ -5,6 +5,8 @@ rule plot:
     input:
         csv="results/{experiment}.csv",
     output:
+        # the caption template includes workflow/report/captions/{experiment}.rst when the report
+        # is written: editing a caption changes the report, not the figure
         png=report(
             "figures/{experiment}.png",
             caption="../report/figure.rst",
@@ -13,7 +15,6 @@ rule plot:
         ),
         pdf="figures/{experiment}.pdf",
     params:
-        caption=caption,
         code=PLOT_HASH,
     log:
         "logs/plot/{experiment}.log",
