@@ -4,9 +4,10 @@
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
-from replication import config as configuration
+from replication import config as configuration, report as reporting
 
 min_version("8.0")
 
@@ -48,6 +49,16 @@ localrules:
     plot,
     claims,
     benchmarks,
+
+
+# After every run that executed jobs (any targets), rebuild results/report.html from the
+# outputs on disk, with this run's configuration (replication/report.py); `--no-hooks` skips it.
+onsuccess:
+    reporting.refresh(config, EXPERIMENTS, snakefile=workflow.main_snakefile, log=logger.info)
+
+
+onerror:
+    reporting.refresh(config, EXPERIMENTS, snakefile=workflow.main_snakefile, failed=True, log=logger.warning)
 
 
 rule all:

@@ -226,6 +226,10 @@ def test_replot_without_retraining(done):
     snakemake(done, "figures/width.png", "--cores", "1", "--configfile", TEST_CONFIG)
     assert (done / "figures/width.png").is_file()
     assert before == {p: p.stat().st_mtime_ns for p in (done / "results").rglob("*.csv")}
+    # a single-figure rerun leaves a current report with every figure
+    report = done / "results/report.html"
+    assert report.stat().st_mtime_ns >= (done / "figures/width.png").stat().st_mtime_ns
+    assert all(f"{exp}.png" in report_html(done) for exp in EXPERIMENTS)
 
 
 def edited(path: Path, check):
@@ -266,15 +270,47 @@ def test_fits_edit_reruns_aggregation_plots_and_claims(done):
     assert jobs == {"aggregate": n, "plot": n, "claims": 1, "all": 1}
 
 
+def test_caption_edit_reruns_nothing(done):
+    """Captions are report text, not job parameters: editing one changes only the report."""
+    assert edited(done / "workflow/report/captions/width.rst", lambda: planned(done, "--configfile", TEST_CONFIG)) == {}
+
+
 def test_claims_edit_reruns_only_claims(done):
     jobs = edited(done / "replication/claims.py", lambda: planned(done, "--configfile", TEST_CONFIG))
     assert jobs == {"claims": 1, "all": 1}
 
 
-def test_report(done):
-    snakemake(done, "--report", "results/report.html", "--configfile", TEST_CONFIG)
-    html = (done / "results/report.html").read_text(errors="replace")
-    assert all(f"{exp}.png" in html for exp in EXPERIMENTS) and "claims.csv" in html
+def report_html(repo) -> str:
+    return (repo / "results/report.html").read_text(errors="replace")
+
+
+def test_the_run_writes_the_report(done):
+    """The workflow rebuilds results/report.html after a run (Snakefile onsuccess): every
+    figure, the claims page and CSV, each figure's caption (included from its caption file)."""
+    html = report_html(done)
+    assert all(f"{exp}.png" in html for exp in EXPERIMENTS) and "claims.csv" in html and "claims.html" in html
+    report = done / "results/report.html"
+    assert all(report.stat().st_mtime >= (done / f"figures/{exp}.png").stat().st_mtime for exp in EXPERIMENTS)
+    assert report.stat().st_mtime >= (done / "results/claims.html").stat().st_mtime
+    # the caption text is in the report, not a parameter of the plot job (editing it reruns nothing)
+    assert "<strong>weight movement</strong> (bottom right)" in html and "caption=" not in html
+    for exp in EXPERIMENTS:
+        assert f"plot_{exp.replace('-', '_')}" in html
+
+
+def test_captions_describe_every_panel_drawn(done):
+    """Each figure's panels (the names plot functions give their axes) are exactly the panels its
+    caption lists; every visible panel has a name."""
+    from replication.plotting import plot_experiment
+    from tests.replication.test_report import caption_panels
+
+    for exp in EXPERIMENTS:
+        fig = plot_experiment(exp, pd.read_csv(done / f"results/{exp}.csv"))
+        drawn = [ax.get_label() for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+        assert all(drawn), (exp, "a panel without a name")
+        assert set(drawn) == set(caption_panels(exp)), (exp, sorted(set(drawn)), caption_panels(exp))
+        if exp in ("width", "gamma", "digits"):  # the block's title names its data set
+            assert fig.axes[0].get_title(loc="left").startswith(("tiny:", "tiny-digits:")), fig.axes[0].get_title(loc="left")
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -328,6 +364,8 @@ def test_digits_experiment_reads_an_mnist_format_file_under_resources(tmp_path):
     config["experiments"] = {"digits": {"datasets": ["mini-mnist"], "gamma": 0.1, "widths": [8], "seeds": [0]}}
     (repo / "mnist.yaml").write_text(yaml.safe_dump(config))
     snakemake(repo, "figures/digits.png", "results/claims.md", "--cores", "2", "--configfile", "mnist.yaml")
+    # a partial run on a fresh clone: a report of what exists
+    assert "digits.png" in report_html(repo) and "width.png" not in report_html(repo)
     df = pd.read_csv(repo / "results/digits.csv")
     assert set(df["d"]) == {784} and set(df["N"]) == {10} and set(df["n_test"]) == {6}
     assert (df["status"] == "completed").all() and df["train_loss"].iloc[-1] < df["train_loss"].iloc[0]
