@@ -62,12 +62,17 @@ def progress_logger(log, label: str, later_runs: int = 0, parts: int = PROGRESS_
     """A ``progress`` callback for :func:`implicit.train` that logs one line to ``log`` at the
     first step reaching each 1/``parts`` of the steps (every step when there are fewer steps):
     step/steps, loss, ρ, seconds per step and the estimated time left of this run and of the job
-    (``later_runs`` more runs of the same length)."""
+    (``later_runs`` more runs of the same length).  Seconds per step are measured from step 0
+    on, so the set-up (step size, Numba compilation, the first solve) does not inflate them."""
+    start = {}
+
     def progress(row):
         k, steps = row["step"], row["steps"]
+        if k == 0:
+            start["seconds"] = row["seconds"]
         if k == 0 or k * parts // steps == (k - 1) * parts // steps:
             return
-        per_step = row["seconds"] / k
+        per_step = (row["seconds"] - start.get("seconds", 0.0)) / k
         left = (steps - k) * per_step
         job_left = f", job ~{_duration(left + later_runs * steps * per_step)} left ({later_runs} more runs)" if later_runs else ""
         log.info("%s: step %d/%d (%.0f%%), loss %.4g, ρ %.4f, %.3g s/step, ~%s left%s",
