@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version, update_config, validate
 
 from replication import config as configuration, report as reporting
 
@@ -13,12 +13,18 @@ min_version("8.0")
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 
-# A --configfile replaces the default configuration (no merging); --config key=value still
-# overrides single entries of whichever file is in use.
+# A --configfile replaces the default configuration; several --configfile files are merged,
+# later ones updating earlier ones key by key, so a file holding only the keys to change is
+# passed after the default: --configfile workflow/config/default.yaml my-changes.yaml.
+# --config key=value overrides single entries of whichever file is in use.
 if not workflow.overwrite_configfiles:
 
     configfile: "workflow/config/default.yaml"
 
+
+# Snakemake leaves the scalars of a nested --config value strings ('training={steps: 50}'
+# gives "50"): type them as a YAML file would.
+update_config(config, configuration.typed_overrides(workflow.config_settings.config))
 
 try:
     configuration.validate(config, Path(workflow.basedir) / SCHEMA)

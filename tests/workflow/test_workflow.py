@@ -333,6 +333,22 @@ def test_bad_config_stops_snakemake(repo, tmp_path, key, value, expected):
     assert not (repo / "pwned").exists() and not (repo.parent / "x.npz").exists()
 
 
+def test_partial_config_file_and_nested_config_override(repo, tmp_path):
+    """A file holding only the keys to change: refused alone (naming what is missing and how to
+    layer it), accepted after the full configuration; `--config 'training={steps: 7}'` is typed."""
+    changes = tmp_path / "my-changes.yaml"
+    changes.write_text("training:\n  steps: 7\nexperiments:\n  width:\n    widths: [8]\n")
+    alone = snakemake(repo, "-n", "--configfile", str(changes), check=False)
+    assert alone.returncode != 0
+    assert "$: 'datasets' is a required property (datasets: one entry per data set" in alone.out
+    assert "--configfile workflow/config/default.yaml my-changes.yaml" in alone.out
+    layered = snakemake(repo, "-n", "--configfile", TEST_CONFIG, str(changes)).out
+    width_jobs = re.findall(r"train width/(\S+): .*?, (\d+) steps", layered)
+    assert sorted(width_jobs) == [("tiny_m8_g0.1_s0", "7"), ("tiny_m8_g0.1_s1", "7")]
+    override = snakemake(repo, "-n", "--configfile", TEST_CONFIG, "--config", "training={steps: 7}").out
+    assert {n for _, n in re.findall(r"train width/(\S+): .*?, (\d+) steps", override)} == {"7"}
+
+
 @pytest.mark.parametrize("target", [
     "results/data/../../x.npz", "results/data/undefined.npz", "results/runs/width/a;touch pwned.csv",
     "results/runs/width/not-a-run.csv", "results/runs/kernel/tiny_m8_g0.1_s0.csv",
