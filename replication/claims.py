@@ -312,7 +312,6 @@ th { background: #f3f3f3; position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.result { font-weight: 700; text-align: center; white-space: nowrap; width: 6em; }
 td code { white-space: nowrap; }
-td.statement { min-width: 18em; }
 .pass { background: #d8f3dc; color: #1b5e20; }
 .fail { background: #ffd6d6; color: #b71c1c; }
 .other { background: #eeeeee; color: #555; }
@@ -345,13 +344,13 @@ def claims_html(claims: pd.DataFrame, figures: dict | None = None, title: str = 
         figure = figures.get(r["experiment"])
         cells = [
             f'<td class="result {cls}">{escape(result)}</td>',
-            f"<td><code>{escape(r['id'])}</code></td>",
+            "<td><code>" + "</code>:<wbr><code>".join(map(escape, r["id"].split(":"))) + "</code></td>",
             f"<td>{escape(r['experiment'])}<br><small>{escape(figure) if figure else '—'}</small></td>",
             f'<td class="num" title="{escape(repr(r["measured"]))}">{escape(_fmt(r["measured"]))}</td>',
             f'<td class="num">{escape(threshold_text(r["operator"], r["threshold"], r["threshold_high"]))}</td>',
             f'<td class="num">{escape(ci_text(r["ci_low"], r["ci_high"]))}</td>',
             f'<td class="num">{"" if pd.isna(r["n"]) else int(r["n"])}</td>',
-            f'<td class="statement">{escape(r["statement"])}</td>',
+            f"<td>{escape(r['statement'])}</td>",
             f'<td class="note">{escape(r["note"])}</td>',
         ]
         rows.append(f'<tr id="{escape(r["id"])}">' + "".join(cells) + "</tr>")

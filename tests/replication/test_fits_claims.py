@@ -363,4 +363,4 @@ def test_claims_html_shows_pass_fail_and_the_figure():
     assert '<td class="result pass">pass</td><td><code>kernel-ZZ-Kinf</code></td><td>kernel<br><small>figures/kernel.png' in page
     assert "within [-0.75, -0.25]" in page and "&lt;= -0.25" in page
     # an experiment that did not run has no figure
-    assert '<td class="result other">not evaluated</td><td><code>well_posed:gamma</code></td><td>gamma<br><small>—' in page
+    assert '<td class="result other">not evaluated</td><td><code>well_posed</code>:<wbr><code>gamma</code></td><td>gamma<br><small>—' in page
