@@ -53,12 +53,12 @@ def refresh(config: dict, experiments, *, snakefile=None, workdir=".", report=RE
     fd, config_path = tempfile.mkstemp(prefix="report-config-", suffix=".json", dir=workdir / ".snakemake"
                                        if (workdir / ".snakemake").is_dir() else None)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(config, fh)  # Snakemake reads JSON config files; JSON keeps the types
-        cmd = report_command(config_path, targets, snakefile, report)
         try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(config, fh)  # Snakemake reads JSON config files; JSON keeps the types
+            cmd = report_command(config_path, targets, snakefile, report)
             proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
-        except (OSError, subprocess.SubprocessError) as exc:
+        except (OSError, TypeError, ValueError, subprocess.SubprocessError) as exc:
             log(f"report: {report} not rebuilt ({type(exc).__name__}: {exc}); run `snakemake --report {report}`")
             return False
         if proc.returncode != 0:
