@@ -4,20 +4,27 @@
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+from snakemake.logging import logger
+from snakemake.utils import min_version, update_config, validate
 
-from replication import config as configuration
+from replication import config as configuration, report as reporting
 
 min_version("8.0")
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 
-# A --configfile replaces the default configuration (no merging); --config key=value still
-# overrides single entries of whichever file is in use.
+# A --configfile replaces the default configuration; several --configfile files are merged,
+# later ones updating earlier ones key by key, so a file holding only the keys to change is
+# passed after the default: --configfile workflow/config/default.yaml my-changes.yaml.
+# --config key=value overrides single entries of whichever file is in use.
 if not workflow.overwrite_configfiles:
 
     configfile: "workflow/config/default.yaml"
 
+
+# Snakemake leaves the scalars of a nested --config value strings ('training={steps: 50}'
+# gives "50"): type them as a YAML file would.
+update_config(config, configuration.typed_overrides(workflow.config_settings.config))
 
 try:
     configuration.validate(config, Path(workflow.basedir) / SCHEMA)
@@ -51,6 +58,16 @@ localrules:
     benchmarks,
 
 
+# After every run that executed jobs (any targets), rebuild results/report.html from the
+# outputs on disk, with this run's configuration (replication/report.py); `--no-hooks` skips it.
+onsuccess:
+    reporting.refresh(config, EXPERIMENTS, snakefile=workflow.main_snakefile, log=logger.info)
+
+
+onerror:
+    reporting.refresh(config, EXPERIMENTS, snakefile=workflow.main_snakefile, failed=True, log=logger.warning)
+
+
 rule all:
     """Default target: every data set, every figure of the enabled experiments, the claims table, the benchmarks table."""
     default_target: True
@@ -59,4 +76,5 @@ rule all:
         expand("figures/{experiment}.{ext}", experiment=EXPERIMENTS, ext=("png", "pdf")),
         "results/claims.csv",
         "results/claims.md",
+        "results/claims.html",
         "results/benchmarks.csv",

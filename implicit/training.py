@@ -63,6 +63,7 @@ def train(
     max_rho: float = 1.0,
     extrapolate: bool = True,
     certified: bool = True,
+    progress=None,
 ) -> tuple[Params, pd.DataFrame]:
     """Full-batch gradient descent θ(k+1) = θ(k) − η∇L(θ(k)) on the trained blocks.
 
@@ -94,6 +95,11 @@ def train(
         Warm starts extrapolated along the trajectory (:class:`WarmStart`).
     certified : bool
         Certified stopping with L = RHO_MARGIN·ρ as the Lipschitz bound (used while L < 1).
+    progress : callable, optional
+        Called after every step k = 0, …, steps whose loss is finite with one dict
+        ``{"step": k, "steps": steps, "train_loss": L(θ(k)), "rho": ρ(A(k)), "seconds": wall
+        seconds since the start}``, e.g. to log progress.  It only reads: the results are the
+        same with and without it.
 
     Returns
     -------
@@ -159,6 +165,9 @@ def train(
             if not np.isfinite(ev.loss):
                 status, reason = "stopped", f"non-finite training loss at step {k}"
                 break
+            if progress is not None:
+                progress({"step": k, "steps": steps, "train_loss": float(ev.loss), "rho": float(rho),
+                          "seconds": time.perf_counter() - t0})
             if record:
                 row = {
                     "step": k,

@@ -20,15 +20,60 @@ from .fits import (
 )
 
 
-#: columns of results/claims.csv
-CLAIM_COLUMNS = ("id", "experiment", "statement", "measured", "threshold", "pass", "status", "note")
+#: columns of results/claims.csv (docs/claims.md): the test is ``measured operator threshold``
+#: (``within``: threshold ≤ measured ≤ threshold_high); ci_low/ci_high the 95% CI of a fitted
+#: measured value; n the number of runs it comes from; margin the distance from the threshold
+#: in CI half-widths (positive on the side where the inequality holds)
+CLAIM_COLUMNS = ("id", "experiment", "kind", "statement", "operator", "threshold", "threshold_high", "measured",
+                 "ci_low", "ci_high", "n", "margin", "pass", "status", "note")
+#: the operators of the ``operator`` column
+OPERATORS = ("<", "<=", ">=", "within")
+#: what a row is (docs/claims.md): a theorem's inequality that should hold, possibly loosely; a
+#: value the theory predicts, tested two-sided where it is a value; a check of our own numerics;
+#: a negative control, a regime where the claim is expected to fail (the row passes when it does)
+KINDS = ("bound", "prediction", "numerics", "control")
 
 
-def _claim(id, experiment, statement, measured=math.nan, threshold="", passed=None, note="", status=None):
+def _holds(op, measured, low, high) -> bool:
+    """Whether ``measured op threshold`` holds (False for a non-finite measurement)."""
+    if not np.isfinite(measured):
+        return False
+    return {"<": measured < low, "<=": measured <= low, ">=": measured >= low,
+            "within": low <= measured <= high}[op]
+
+
+def margin(op, measured, low, high, ci) -> float:
+    """How far ``measured`` is inside (+) or outside (−) its threshold, in half-widths of its 95%
+    CI ``ci``; NaN without a finite CI."""
+    half = (ci[1] - ci[0]) / 2
+    if not (np.isfinite(measured) and np.isfinite(half) and half > 0):
+        return math.nan
+    dist = {"<": low - measured, "<=": low - measured, ">=": measured - low,
+            "within": min(measured - low, high - measured)}[op]
+    return float(dist / half)
+
+
+def _claim(id, experiment, statement, measured=math.nan, threshold=None, passed=None, note="", status=None, *,
+           kind="", ci=(math.nan, math.nan), n=None):
+    """One row of :data:`CLAIM_COLUMNS`.
+
+    ``threshold`` is ``(operator, value)`` or ``("within", low, high)``: the claim's inequality;
+    ``kind`` one of :data:`KINDS`; ``ci`` the (low, high) 95% interval of ``measured``; ``n``
+    its runs.  ``passed`` is None for a row not evaluated; for a ``control`` it is True when the
+    inequality fails, as the control expects.
+    """
     if status is None:
         status = "evaluated" if passed is not None else "not evaluated"
-    return {"id": id, "experiment": experiment, "statement": statement, "measured": measured,
-            "threshold": threshold, "pass": "" if passed is None else bool(passed), "status": status, "note": note}
+    op, low, high = (tuple(threshold) + (math.nan,))[:3] if threshold else ("", math.nan, math.nan)
+    if op and op not in OPERATORS:
+        raise ValueError(f"unknown operator {op!r}; known: {OPERATORS}")
+    if status == "evaluated" and kind not in KINDS:
+        raise ValueError(f"claim {id}: kind must be one of {KINDS}, got {kind!r}")
+    return {"id": id, "experiment": experiment, "kind": kind, "statement": statement, "operator": op,
+            "threshold": float(low), "threshold_high": float(high), "measured": float(measured),
+            "ci_low": float(ci[0]), "ci_high": float(ci[1]), "n": None if n is None else int(n),
+            "margin": margin(op, float(measured), float(low), float(high), ci) if op else math.nan,
+            "pass": "" if passed is None else bool(passed), "status": status, "note": note}
 
 
 def _le(x, thr):
@@ -57,20 +102,24 @@ def claim_linear_rate(df: pd.DataFrame, experiment: str, th: dict) -> list[dict]
         note += f"; {no_fit} completed runs without a fitted rate"
     worst_rel = float(rel.min()) if len(rel) and not no_fit else math.nan
     local = done["local_rate_ratio"]
-    worst_local = float(local.min()) if len(done) and not no_fit and local.notna().all() else math.nan
+    # a run whose loss reaches the rounding floor within a few recorded steps has too few points
+    # to compare two quarters: it is counted, not judged
+    worst_local = float(local.min()) if local.notna().any() else math.nan
+    local_note = (f"{note}; median {float(local.median()):.3g}; {int(local.isna().sum())} runs too short to judge"
+                  if local.notna().any() else f"{note}; no run long enough to judge")
     if len(runs) == 0:
         return [_claim(f"linear-rate:{experiment}", experiment, "", note=f"no run with m ≥ {ratio:g}·N")]
     ok = stopped == 0
     return [
         _claim(f"linear-rate:{experiment}", experiment,
                f"GD converges linearly at m ≥ {ratio:g}N: fitted rate of ln L per step ≥ {th['min_rate_ratio']:g} × the theory's −ln(1 − ηλ0/2) (worst run)",
-               worst_rel, f">= {th['min_rate_ratio']:g}", ok and _ge(worst_rel, th["min_rate_ratio"]),
-               f"{note}; median ratio {float(rel.median()):.3g}" if len(rel) else note),
+               worst_rel, (">=", th["min_rate_ratio"]), ok and _ge(worst_rel, th["min_rate_ratio"]),
+               f"{note}; median ratio {float(rel.median()):.3g}" if len(rel) else note, n=len(runs), kind="bound"),
         _claim(f"linear-not-power:{experiment}", experiment,
                f"the loss decays geometrically, not like a power law, at m ≥ {ratio:g}N: rate of ln L over the last quarter "
                "of training / over the quarter before (1: geometric; ≈ 0.71: a power law), worst run",
-               worst_local, f">= {th['min_local_ratio']:g}", ok and _ge(worst_local, th["min_local_ratio"]),
-               f"{note}; median {float(local.median()):.3g}" if len(local) else note),
+               worst_local, (">=", th["min_local_ratio"]), ok and _ge(worst_local, th["min_local_ratio"]),
+               local_note, n=int(local.notna().sum()), kind="prediction"),
     ]
 
 
@@ -85,8 +134,9 @@ def claim_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
         stopped = int((per_run(inside)["status"] != "completed").sum()) if len(inside) else 0
         out.append(_claim("rho-below-1", "gamma",
                           f"ρ(A(k)) < {th['max_rho']:g} at every step for γ ≤ {g:g} (the theory's range): largest ρ seen",
-                          rho, f"< {th['max_rho']:g}", rho < th["max_rho"] and stopped == 0,
-                          f"{inside['run_id'].nunique()} runs, γ ∈ {sorted(inside['gamma'].unique().tolist())}; {stopped} stopped"))
+                          rho, ("<", th["max_rho"]), rho < th["max_rho"] and stopped == 0,
+                          f"{inside['run_id'].nunique()} runs, γ ∈ {sorted(inside['gamma'].unique().tolist())}; {stopped} stopped",
+                          n=inside["run_id"].nunique(), kind="bound"))
     else:
         out.append(_claim("rho-below-1", "gamma", "", note=f"no run with γ ≤ {g:g}"))
     failed = runs[runs["status"] != "completed"]
@@ -95,7 +145,8 @@ def claim_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
             if len(failed) else f"no run failed in the sweep γ ∈ [{runs['gamma'].min():g}, {runs['gamma'].max():g}]")
     out.append(_claim("first-failing-gamma", "gamma",
                       f"the forward solve first fails at γ ≥ {th['min_failure_gamma']:g} (where ρ(A(0)) ≈ 2γ ≥ 1): smallest γ with a stopped run",
-                      first, f">= {th['min_failure_gamma']:g}", first >= th["min_failure_gamma"], note))
+                      first, (">=", th["min_failure_gamma"]), first >= th["min_failure_gamma"], note, n=len(runs),
+                      kind="numerics"))
     return out
 
 
@@ -116,20 +167,24 @@ def claim_gram(df: pd.DataFrame, N_ratio: float, th: dict) -> list[dict]:
     env = envelopes(use)
     env = env[env["step"] > 0]  # equal at k = 0 by construction
     ratio = float((env["train_loss"] / env["envelope_lambda0"]).max())
-    note = f"widths {widths} (m ≥ {N_ratio:g}·N), {use['run_id'].nunique()} runs, {stopped} stopped"
+    n = use["run_id"].nunique()
+    note = f"widths {widths} (m ≥ {N_ratio:g}·N), {n} runs, {stopped} stopped"
     return [
         _claim("lambda-min-H", "gram",
                f"λ_min(H(k)) ≥ {th['min_lambda_ratio']:g}·λ0 at every recorded step where m ≥ {N_ratio:g}N: smallest λ_min(H(k))/λ0",
-               lam, f">= {th['min_lambda_ratio']:g}", stopped == 0 and _ge(lam, th["min_lambda_ratio"]), note),
+               lam, (">=", th["min_lambda_ratio"]), stopped == 0 and _ge(lam, th["min_lambda_ratio"]), note, n=n,
+               kind="bound"),
         _claim("lambda-min-Hv", "gram",
                f"the block the argument needs, λ_min(H^v(k)) = λ_min(Φ(k)Φ(k)ᵀ) ≥ {th['min_lambda_ratio']:g}·λ0 at every "
                f"recorded step where m ≥ {N_ratio:g}N: smallest λ_min(ΦΦᵀ)/λ0",
-               lam_v, f">= {th['min_lambda_ratio']:g}", stopped == 0 and _ge(lam_v, th["min_lambda_ratio"]),
+               lam_v, (">=", th["min_lambda_ratio"]), stopped == 0 and _ge(lam_v, th["min_lambda_ratio"]),
                f"{note}; smallest at m = {int(worst_v['m'])}; per width: "
-               + ", ".join(f"m = {m}: {v:.3g}" for m, v in (good["lambda_min_Hv"] / good["lambda0"]).groupby(good["m"]).min().items())),
+               + ", ".join(f"m = {m}: {v:.3g}" for m, v in (good["lambda_min_Hv"] / good["lambda0"]).groupby(good["m"]).min().items()),
+               n=n, kind="bound"),
         _claim("gd-envelope", "gram",
                f"L(k) ≤ (1 − ηλ0/2)^k·L(0) at every recorded step k ≥ 1 where m ≥ {N_ratio:g}N: largest L(k)/envelope",
-               ratio, f"<= {th['max_envelope_ratio']:g}", stopped == 0 and _le(ratio, th["max_envelope_ratio"]), note),
+               ratio, ("<=", th["max_envelope_ratio"]), stopped == 0 and _le(ratio, th["max_envelope_ratio"]), note, n=n,
+               kind="bound"),
     ]
 
 
@@ -158,10 +213,10 @@ def claim_rate_prediction(df: pd.DataFrame, th: dict) -> list[dict]:
             cid, "gram",
             f"{prefix}the fitted rate of ln L per step equals the linearised −2 ln(1 − ηλ_min(H(0))) at {words}: "
             "median ratio fitted/linearised over runs", med,
-            f"fails when outside [{lo:g}, {hi:g}]" if control else f"in [{lo:g}, {hi:g}]",
-            (not inside) if control else inside,
+            ("within", lo, hi), (not inside) if control else inside,
             f"{len(r)} runs at m = {sorted(pred[sel]['m'].unique().tolist())}, ratios {r.min():.3g}–{r.max():.3g}; "
-            f"{stopped} stopped runs in the experiment (left out)"))
+            f"{stopped} stopped runs in the experiment (left out)",
+            n=len(r), kind="control" if control else "prediction"))
     return out
 
 
@@ -186,9 +241,9 @@ def claim_layers_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
         out.append(_claim(
             cid, "layers",
             f"training {subset} with η = ½·2/λ_max(H(0)) keeps ρ(A(k)) < {th['max_rho']:g} at m ≥ {th['min_width_ratio']:g}N: "
-            "largest ρ(A(k)) seen", rho, f"< {th['max_rho']:g}", rho < th["max_rho"],
+            "largest ρ(A(k)) seen", rho, ("<", th["max_rho"]), rho < th["max_rho"],
             f"{len(runs)} runs; {len(crossed)} stopped when ρ reached {th['max_rho']:g}; largest ρ per width: "
-            + ", ".join(f"m = {m}: {v:.3g}" for m, v in per_m.items())))
+            + ", ".join(f"m = {m}: {v:.3g}" for m, v in per_m.items()), n=len(runs), kind="bound"))
     return out
 
 
@@ -200,13 +255,14 @@ def claim_min_width(df: pd.DataFrame, th: dict) -> list[dict]:
     pts = ", ".join(f"N={int(r.N)}: " + ("none" if r.censored == "above" else f"{r.m_min:g}" + ("↓" if r.censored else ""))
                     for r in mins.itertuples())
     note = (f"m_min per N ({pts}; ↓ = smallest grid width, an upper bound); "
-            f"95% CI [{fit['low']:.3g}, {fit['high']:.3g}]; target L/L(0) ≤ {target:g} for ≥ {frac:g} of the seeds")
+            f"fit over {fit['n']} N; target L/L(0) ≤ {target:g} for ≥ {frac:g} of the seeds")
     passed = fit["n_above"] == 0 and _le(fit["slope"], th["max_exponent"])
     if fit["n_above"]:
         note += f"; {fit['n_above']} N with no width reaching the target (claim fails)"
     return [_claim("min-width-exponent", "linear-width",
                    "the minimal width reaching the target grows at most linearly in N: fitted exponent of m_min ∝ N^p",
-                   fit["slope"], f"<= {th['max_exponent']:g}", passed if fit["n"] >= 2 else None, note)]
+                   fit["slope"], ("<=", th["max_exponent"]), passed if fit["n"] >= 2 else None, note,
+                   ci=(fit["low"], fit["high"]), n=df["run_id"].nunique(), kind="bound")]
 
 
 def claim_lazy(df: pd.DataFrame, th: dict) -> list[dict]:
@@ -221,8 +277,9 @@ def claim_lazy(df: pd.DataFrame, th: dict) -> list[dict]:
         fit = loglog_slope(fin["m"], fin[f"rel_change_{block}"])
         out.append(_claim(f"lazy-{block}", "lazy",
                           f"‖{block}(K) − {block}(0)‖_F/‖{block}(0)‖_F shrinks with m: log–log slope against m (lazy scaling: {predicted[block]})",
-                          fit["slope"], f"<= {th['max_slope']:g}", _le(fit["slope"], th["max_slope"]) if fit["n"] >= 2 else None,
-                          f"95% CI [{fit['low']:.3g}, {fit['high']:.3g}], {fit['n']} completed runs, widths {sorted(fin['m'].unique().tolist())}; {stopped} stopped (left out)"))
+                          fit["slope"], ("<=", th["max_slope"]), _le(fit["slope"], th["max_slope"]) if fit["n"] >= 2 else None,
+                          f"{fit['n']} completed runs, widths {sorted(fin['m'].unique().tolist())}; {stopped} stopped (left out)",
+                          ci=(fit["low"], fit["high"]), n=fit["n"], kind="bound"))
     return out
 
 
@@ -234,18 +291,19 @@ def claim_flow(df: pd.DataFrame, th: dict) -> list[dict]:
     bad = int(dev["deviation"].isna().sum())
     by_f = ok.groupby("lr_fraction")["deviation"].max().sort_index(ascending=False)
     note = ("max |ln L_GD − ln L_GF| per η/(2/λ_max): " + ", ".join(f"{f:g}: {v:.2g}" for f, v in by_f.items())
-            + f"; 95% CI [{fit['low']:.3g}, {fit['high']:.3g}]" + (f"; {bad} GD runs without a comparison" if bad else ""))
+            + (f"; {bad} GD runs without a comparison" if bad else ""))
     bound = gf_bound_ratio(df)
     gf = per_run(df[df["method"] == "GF"])
     gf_bad = int((gf["status"] != "completed").sum())
     return [
         _claim("gd-to-gf", "flow",
                "GD approaches gradient flow as η → 0: order p of max_t |ln L_GD(t) − ln L_GF(t)| ∝ η^p (Euler: p = 1)",
-               fit["slope"], f">= {th['min_order']:g}", _ge(fit["slope"], th["min_order"]) and bad == 0 if fit["n"] >= 2 else None, note),
+               fit["slope"], (">=", th["min_order"]), _ge(fit["slope"], th["min_order"]) and bad == 0 if fit["n"] >= 2 else None, note,
+               ci=(fit["low"], fit["high"]), n=len(dev), kind="numerics"),
         _claim("gf-bound", "flow",
                "gradient flow obeys L(t) ≤ e^{−λ0 t}·L(0): largest L(t)/(e^{−λ0 t}L(0)), t > 0",
-               bound, f"<= {th['max_bound_ratio']:g}", gf_bad == 0 and _le(bound, th["max_bound_ratio"]) if len(gf) else None,
-               f"{len(gf)} GF solves, {gf_bad} failed"),
+               bound, ("<=", th["max_bound_ratio"]), gf_bad == 0 and _le(bound, th["max_bound_ratio"]) if len(gf) else None,
+               f"{len(gf)} GF solves, {gf_bad} failed", n=len(gf), kind="bound"),
     ]
 
 
@@ -263,8 +321,9 @@ def claim_kernel(df: pd.DataFrame, th: dict) -> list[dict]:
         r = row.iloc[0]
         out.append(_claim(f"kernel-{q}", "kernel",
                           f"{label} ({th['norm']} norm) decays like 1/√m: log–log slope against m",
-                          r["slope"], f"in [{lo:g}, {hi:g}]", bool(lo <= r["slope"] <= hi),
-                          f"95% CI [{r['low']:.3g}, {r['high']:.3g}], {int(r['n'])} points; {stopped} stopped (left out)"))
+                          r["slope"], ("within", lo, hi), bool(lo <= r["slope"] <= hi),
+                          f"{int(r['n'])} points (seed × width); {stopped} stopped (left out)",
+                          ci=(r["low"], r["high"]), n=int(r["n"]), kind="numerics"))
     return out
 
 
@@ -288,11 +347,11 @@ def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
     for route, label in labels.items():
         r = ex.loc[route]
         lo, hi = th[f"{route}_exponent"] - tol, th[f"{route}_exponent"] + tol
-        note = (f"95% CI [{r['low']:.3g}, {r['high']:.3g}], {int(r['n'])} resolved (N, seed) brackets at N = "
-                f"{r['Ns']}; {int(r['n_censored'])} censored (not fitted)")
+        note = f"{int(r['n'])} resolved (N, seed) brackets at N = {r['Ns']}; {int(r['n_censored'])} censored (not fitted)"
         out.append(_claim(f"concentration-{route}", "concentration",
-                          f"the width from which {label} holds grows like N^p", r["slope"], f"in [{lo:g}, {hi:g}]",
-                          bool(lo <= r["slope"] <= hi) if np.isfinite(r["slope"]) else None, note))
+                          f"the width from which {label} holds grows like N^p", r["slope"], ("within", lo, hi),
+                          bool(lo <= r["slope"] <= hi) if np.isfinite(r["slope"]) else None, note,
+                          ci=(r["low"], r["high"]), n=int(r["n"]), kind="prediction"))
     fixed = lambda_min_at_fixed_width(df, thr)
     if fixed["N"].nunique() < 2:
         out.append(_claim("concentration-control-fixed-width", "concentration", "", note="fewer than two N"))
@@ -303,9 +362,10 @@ def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
             "concentration-control-fixed-width", "concentration",
             f"negative control (expected to fail): {labels['lambda_min']} at one fixed width m = {big['m'].iloc[0]:g} "
             f"(the λ_min threshold of N = {fixed['N'].min()}) also at N = {fixed['N'].max()}; measured: the smallest "
-            "λ_min(ΦΦᵀ)/λ0 there", worst, f"fails when < {level:g}", worst < level,
+            "λ_min(ΦΦᵀ)/λ0 there", worst, (">=", level), worst < level,
             f"{len(big)} seeds; median λ_min(ΦΦᵀ)/λ0 at that width per N: "
-            + ", ".join(f"{n}: {v:.3g}" for n, v in fixed.groupby("N")["value"].median().items())))
+            + ", ".join(f"{n}: {v:.3g}" for n, v in fixed.groupby("N")["value"].median().items()),
+            n=len(big), kind="control"))
     frob = ratio_at_linear_width(df, thr, "frobenius_ratio")
     if frob.empty:
         out.append(_claim("concentration-control-frobenius", "concentration", "", note="no Frobenius ratios at the λ_min route's widths"))
@@ -314,9 +374,10 @@ def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
         out.append(_claim(
             "concentration-control-frobenius", "concentration",
             f"negative control (expected to fail): {labels['frobenius']} already at the width where {labels['lambda_min']} "
-            "first holds; measured: the smallest ‖ΦΦᵀ − G∞‖_F/λ0 there", best, f"fails when > {level:g}", best > level,
+            "first holds; measured: the smallest ‖ΦΦᵀ − G∞‖_F/λ0 there", best, ("<=", level), best > level,
             f"{len(frob)} (N, seed) points, m/N = {frob['ratio_m_N'].min():.3g}–{frob['ratio_m_N'].max():.3g}; median per N: "
-            + ", ".join(f"{n}: {v:.3g}" for n, v in frob.groupby("N")["value"].median().items())))
+            + ", ".join(f"{n}: {v:.3g}" for n, v in frob.groupby("N")["value"].median().items()),
+            n=len(frob), kind="control"))
     return out
 
 
@@ -366,7 +427,9 @@ def evaluate_claims(tables: dict, thresholds: dict) -> pd.DataFrame:
             rows += fn(tables[experiment], thresholds[key])
         except Exception as exc:  # a broken table is reported in the table, not fatal
             rows.append(_claim(f"{key}:{experiment}", experiment, "", note=f"{type(exc).__name__}: {exc}", status="error"))
-    return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+    table["n"] = table["n"].astype("Int64")  # whole numbers, empty where not applicable
+    return table
 
 
 def _fmt(x) -> str:
@@ -377,28 +440,152 @@ def _fmt(x) -> str:
     return f"{x:.3g}"
 
 
-def claims_markdown(claims: pd.DataFrame, title: str = "Claims") -> str:
-    """A short markdown table of :func:`evaluate_claims`' result, pass/fail/not evaluated per row."""
+def threshold_text(op: str, low, high) -> str:
+    """The test of a claim row as text: "<= -0.25", ">= 1", "within [-0.75, -0.25]" ("" if none)."""
+    if not op:
+        return ""
+    return f"within [{_fmt(low)}, {_fmt(high)}]" if op == "within" else f"{op} {_fmt(low)}"
+
+
+def ci_text(low, high) -> str:
+    """"[low, high]", or "" when the measured value has no interval."""
+    return f"[{_fmt(low)}, {_fmt(high)}]" if np.isfinite(low) and np.isfinite(high) else ""
+
+
+def looseness(r: dict) -> str:
+    """"holds loosely: ×F" for a passing ``bound`` whose measured value is F ≥ 3 times inside
+    its threshold (measured/threshold for ≥, threshold/measured for < and ≤, both positive):
+    such a row could hardly have failed at these sizes."""
+    if r["kind"] != "bound" or r["pass"] is not True or r["operator"] not in ("<", "<=", ">="):
+        return ""
+    x, t = r["measured"], r["threshold"]
+    if not (np.isfinite(x) and np.isfinite(t) and x > 0 and t > 0):
+        return ""
+    factor = x / t if r["operator"] == ">=" else t / x
+    return f"holds loosely: ×{factor:.3g}" if factor >= 3 else ""
+
+
+def result_text(r: dict) -> str:
+    """pass / FAIL, and for a control what it means: the claim failed as expected, or it held
+    (the control does not discriminate); the status for a row not evaluated."""
+    if r["pass"] is True:
+        return "pass (fails as expected)" if r["kind"] == "control" else "pass"
+    if r["pass"] is False:
+        return "FAIL (holds: not discriminating)" if r["kind"] == "control" else "FAIL"
+    return r["status"]
+
+
+def _counts(claims: pd.DataFrame) -> tuple[int, int, int]:
     n_pass = int((claims["pass"] == True).sum())  # noqa: E712  (column mixes bool and "")
     n_fail = int((claims["pass"] == False).sum())  # noqa: E712
-    n_other = len(claims) - n_pass - n_fail
+    return n_pass, n_fail, len(claims) - n_pass - n_fail
+
+
+def claims_markdown(claims: pd.DataFrame, title: str = "Claims") -> str:
+    """A short markdown table of :func:`evaluate_claims`' result, pass/fail/not evaluated per row."""
+    n_pass, n_fail, n_other = _counts(claims)
     lines = [f"# {title}", "",
              f"{n_pass} pass, {n_fail} fail, {n_other} not evaluated. Thresholds come from the `claims` block of the "
              "configuration (set before the runs); a failing claim is reported here and does not stop the workflow. "
              "Columns: docs/claims.md.", "",
-             "| claim | result | measured | threshold | statement | note |", "|---|---|---|---|---|---|"]
+             "Kinds: `bound` (a theorem's inequality, possibly loose), `prediction` (a value the theory predicts, "
+             "two-sided where it is a value), `numerics` (a check of our own solvers), `control` (a regime where the "
+             "claim is expected to fail: the row passes when it does). Margin: distance from the threshold in "
+             "half-widths of the 95% CI (positive: the inequality holds).", "",
+             "| claim | kind | result | measured | test | 95% CI | margin | n | statement | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in claims.to_dict("records"):
-        result = "**pass**" if r["pass"] is True else "**FAIL**" if r["pass"] is False else r["status"]
-        cells = [f"`{r['id']}`", result, _fmt(r["measured"]), r["threshold"], r["statement"], r["note"]]
+        result = result_text(r)
+        result = f"**{result}**" if r["pass"] in (True, False) else result
+        loose = looseness(r)
+        cells = [f"`{r['id']}`", r["kind"], result + (f" — {loose}" if loose else ""), _fmt(r["measured"]),
+                 threshold_text(r["operator"], r["threshold"], r["threshold_high"]), ci_text(r["ci_low"], r["ci_high"]),
+                 _fmt(r["margin"]) if np.isfinite(r["margin"]) else "", "" if pd.isna(r["n"]) else int(r["n"]),
+                 r["statement"], r["note"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str]:
-    """Rule ``claims``: the claims table and its markdown from the aggregated CSVs
+#: style of :func:`claims_html` (the page is shown on its own inside the Snakemake report)
+_HTML_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 14px; margin: 1em; color: #222; }
+h1 { font-size: 1.4em; margin: 0 0 .3em 0; }
+p.summary span { display: inline-block; padding: .15em .6em; border-radius: .8em; margin-right: .4em; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: .35em .5em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.result { font-weight: 700; text-align: center; white-space: nowrap; width: 6em; }
+td code { white-space: nowrap; }
+.pass { background: #d8f3dc; color: #1b5e20; }
+.fail { background: #ffd6d6; color: #b71c1c; }
+.other { background: #eeeeee; color: #555; }
+.error { background: #ffe5b4; color: #8a4b00; }
+td.note { color: #555; font-size: .9em; }
+code { font-size: .95em; }
+"""
+
+
+def claims_html(claims: pd.DataFrame, figures: dict | None = None, title: str = "Claims") -> str:
+    """The claims table as a standalone HTML page (results/claims.html, shown in the report).
+
+    One row per claim: the result in a coloured cell (pass green, FAIL red, not evaluated grey,
+    error orange), the claim, its experiment and figure (``figures[experiment]``, "—" when the
+    experiment did not run), the measured value, the test, the 95% CI, the number of runs, the
+    statement and the note.
+    """
+    from html import escape
+
+    figures = figures or {}
+    n_pass, n_fail, n_other = _counts(claims)
+    rows = []
+    for r in claims.to_dict("records"):
+        result = result_text(r)
+        if r["pass"] is True:
+            cls = "pass"
+        elif r["pass"] is False:
+            cls = "fail"
+        else:
+            cls = "error" if r["status"] == "error" else "other"
+        loose = looseness(r)
+        figure = figures.get(r["experiment"])
+        cells = [
+            f'<td class="result {cls}">{escape(result)}' + (f"<br><small>{escape(loose)}</small>" if loose else "") + "</td>",
+            "<td><code>" + "</code>:<wbr><code>".join(map(escape, r["id"].split(":"))) + "</code></td>",
+            f"<td>{escape(r['kind'])}</td>",
+            f"<td>{escape(r['experiment'])}<br><small>{escape(figure) if figure else '—'}</small></td>",
+            f'<td class="num" title="{escape(repr(r["measured"]))}">{escape(_fmt(r["measured"]))}</td>',
+            f'<td class="num">{escape(threshold_text(r["operator"], r["threshold"], r["threshold_high"]))}</td>',
+            f'<td class="num">{escape(ci_text(r["ci_low"], r["ci_high"]))}</td>',
+            f'<td class="num">{escape(_fmt(r["margin"])) if np.isfinite(r["margin"]) else ""}</td>',
+            f'<td class="num">{"" if pd.isna(r["n"]) else int(r["n"])}</td>',
+            f"<td>{escape(r['statement'])}</td>",
+            f'<td class="note">{escape(r["note"])}</td>',
+        ]
+        rows.append(f'<tr id="{escape(r["id"])}">' + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("result", "claim", "kind", "experiment / figure", "measured", "test",
+                                               "95% CI", "margin", "n", "statement", "note"))
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
+            f"<style>{_HTML_STYLE}</style>\n</head>\n<body>\n<h1>{escape(title)}</h1>\n"
+            f'<p class="summary"><span class="pass">{n_pass} pass</span><span class="fail">{n_fail} fail</span>'
+            f'<span class="other">{n_other} not evaluated</span></p>\n'
+            "<p>Each claim of the paper tested on the aggregated CSVs: pass when <i>measured</i> satisfies the "
+            "<i>test</i>, whose threshold comes from the <code>claims</code> block of the configuration (fixed before "
+            "the runs). Kinds: bound (a theorem's inequality, possibly loose), prediction (a value the theory "
+            "predicts), numerics (a check of our own solvers), control (a regime where the claim is expected to fail: "
+            "the row passes when it does). 95% CI: the interval of a fitted value; margin: the distance from the "
+            "threshold in CI half-widths; n: the runs it comes from. A failing claim does not stop the workflow. "
+            "Columns and what would falsify each claim: docs/claims.md.</p>\n"
+            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</body>\n</html>\n")
+
+
+def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str, str]:
+    """Rule ``claims``: the claims table, its markdown and its HTML page from the aggregated CSVs
     (:func:`replication.claims.evaluate_claims`); failing claims do not fail the job."""
     tables = {Path(p).stem: pd.read_csv(p) for p in csv_paths}
     table = evaluate_claims(tables, dict(thresholds))
     for r in table.itertuples(index=False):
-        log.info("%s: %s measured=%s threshold=%s %s", r.id, r.status, r.measured, r.threshold, r.note)
-    return table, claims_markdown(table)
+        log.info("%s: %s measured=%s %s %s", r.id, r.status, r.measured,
+                 threshold_text(r.operator, r.threshold, r.threshold_high), r.note)
+    figures = {name: f"figures/{name}.png" for name in tables}
+    return table, claims_markdown(table), claims_html(table, figures)

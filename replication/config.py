@@ -9,6 +9,7 @@ called by the Snakefile before any job runs and by the tests.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -31,6 +32,39 @@ WELL_POSEDNESS = (
 )
 
 
+#: the default configuration, which a partial configuration file is layered over
+DEFAULT_CONFIG = "workflow/config/default.yaml"
+#: what to do when a configuration file lacks whole blocks
+PARTIAL_HINT = (
+    f"a --configfile replaces the default configuration; to change only some keys, pass the default "
+    f"first and your changes after it: --configfile {DEFAULT_CONFIG} my-changes.yaml (later files "
+    f"update earlier ones key by key), or use --config (docs/configuration.md)"
+)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def typed_overrides(values):
+    """``--config`` values typed as in a YAML file: ``{steps: 50}`` gives 50, not "50".
+
+    Snakemake reads a nested ``--config key={...}`` with YAML's base loader, which leaves every
+    scalar a string; each string is read again with YAML's safe loader, and one that still
+    looks like a number (YAML 1.1 wants a dot in ``1.0e-10``) becomes a float.
+    """
+    if isinstance(values, Mapping):
+        return {k: typed_overrides(v) for k, v in values.items()}
+    if isinstance(values, (list, tuple)):
+        return [typed_overrides(v) for v in values]
+    if not isinstance(values, str):
+        return values
+    try:
+        value = yaml.safe_load(values)
+    except yaml.YAMLError:
+        return values
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value if isinstance(value, (str, int, float, bool)) or value is None else values
+
+
 def load_yaml(path) -> dict:
     with open(path) as fh:
         return yaml.safe_load(fh) or {}
@@ -43,9 +77,41 @@ def schema_errors(config, schema) -> list[str]:
     validator = Draft202012Validator(schema)
     out = []
     for err in sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        if err.validator == "required":  # one error per missing key: name it and what it is for
+            key = re.match(r"'(.*)' is a required property", err.message)
+            use = _property_description(schema, err.schema, key[1]) if key else None
+            out.append(f"{err.json_path}: {err.message}" + (f" ({key[1]}: {use})" if use else ""))
+            continue
         hint = err.schema.get("description") if isinstance(err.schema, dict) else None
         out.append(f"{err.json_path}: {err.message}" + (f" (allowed: {hint})" if hint else ""))
     return out
+
+
+def _property_description(root: dict, schema, key: str, depth: int = 0) -> str | None:
+    """The description of property ``key`` of ``schema`` (following local ``$ref`` and ``allOf``)."""
+    if not isinstance(schema, dict) or depth > 8:
+        return None
+    prop = schema.get("properties", {}).get(key)
+    if isinstance(prop, dict):
+        if prop.get("description"):
+            return " ".join(prop["description"].split())
+        found = _property_description(root, {"properties": {key: _resolve(root, prop["$ref"])}}, key, depth + 1) \
+            if "$ref" in prop else None
+        if found:
+            return found
+    for sub in ([_resolve(root, schema["$ref"])] if "$ref" in schema else []) + list(schema.get("allOf", [])):
+        found = _property_description(root, sub, key, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def _resolve(root: dict, ref: str):
+    """A local JSON pointer ``#/a/b`` of ``root``."""
+    node = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return node
 
 
 def semantic_errors(config) -> list[str]:
@@ -125,10 +191,13 @@ def _dataset_errors(where, ds) -> list[str]:
 
 def validate(config, schema_path) -> None:
     """Raise :class:`ConfigError` listing every problem; schema first, then the semantic checks."""
-    errors = schema_errors(config, load_yaml(schema_path))
+    schema = load_yaml(schema_path)
+    errors = schema_errors(config, schema)
     if not errors:
         errors = semantic_errors(config)
         if not errors:
             run_table(config), kernel_table(config), gf_table(config)  # unique run ids
     if errors:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+        top = [k for k in schema.get("required", []) if k not in config]
+        hint = f"\n(whole blocks are missing: {', '.join(top)}; {PARTIAL_HINT})" if top else ""
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors) + hint)

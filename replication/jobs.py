@@ -56,8 +56,44 @@ def step_size(run: dict, params, ds):
         return "auto"
 
 
-def run_gd(run: dict, ds) -> tuple[pd.DataFrame, dict]:
-    """Train θ(0) = init_params(d, m, seed) on ``ds`` with the row ``run``; return (table, summary)."""
+#: a training job logs a progress line at every 1/PROGRESS_PARTS of its steps (10%, 20%, …, 100%)
+PROGRESS_PARTS = 10
+
+
+def progress_logger(log, label: str, later_runs: int = 0, parts: int = PROGRESS_PARTS):
+    """A ``progress`` callback for :func:`implicit.train` that logs one line to ``log`` at the
+    first step reaching each 1/``parts`` of the steps (every step when there are fewer steps):
+    step/steps, loss, ρ, seconds per step and the estimated time left of this run and of the job
+    (``later_runs`` more runs of the same length).  Seconds per step are measured from step 0
+    on, so the set-up (step size, Numba compilation, the first solve) does not inflate them."""
+    start = {}
+
+    def progress(row):
+        k, steps = row["step"], row["steps"]
+        if k == 0:
+            start["seconds"] = row["seconds"]
+        if k == 0 or k * parts // steps == (k - 1) * parts // steps:
+            return
+        per_step = (row["seconds"] - start.get("seconds", 0.0)) / k
+        left = (steps - k) * per_step
+        job_left = f", job ~{_duration(left + later_runs * steps * per_step)} left ({later_runs} more runs)" if later_runs else ""
+        log.info("%s: step %d/%d (%.0f%%), loss %.4g, ρ %.4f, %.3g s/step, ~%s left%s",
+                 label, k, steps, 100 * k / steps, row["train_loss"], row["rho"], per_step, _duration(left), job_left)
+
+    return progress
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as "0.52 s", "42 s", "3.5 min" or "2.1 h"."""
+    if seconds < 90:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
+    """Train θ(0) = init_params(d, m, seed) on ``ds`` with the row ``run``; return (table, summary).
+
+    ``progress`` is passed to :func:`implicit.train` (see :func:`progress_logger`)."""
     params = implicit.init_params(ds.d, run["m"], run["seed"])
     t0 = time.perf_counter()
     theta, trace = implicit.train(
@@ -65,7 +101,7 @@ def run_gd(run: dict, ds) -> tuple[pd.DataFrame, dict]:
         solver=solver_settings(run),
         trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
         y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
-        track_gram=run["track_gram"], max_rho=run["max_rho"],
+        track_gram=run["track_gram"], max_rho=run["max_rho"], progress=progress,
     )
     wall = time.perf_counter() - t0
     status, reason, lr, dtype = (trace.attrs[k] for k in ("status", "reason", "lr", "dtype"))
@@ -148,8 +184,11 @@ def train(job: dict, data_path, *, dataset_entry: dict, engine_hash: str, thread
     job = dict(job)
     ds = load_dataset(data_path)
     tables, runs = [], []
-    for seed, run_id, run in _seed_runs(job):
-        table, summary = run_gd(run, ds)
+    for i, (seed, run_id, run) in enumerate(_seed_runs(job)):
+        label = f"{run['experiment']}/{run_id}"
+        log.info("%s: start (m = %d, N = %d, γ = %g, %d steps, seed %d of the job's %d)",
+                 label, run["m"], ds.n_train, run["gamma"], run["steps"], i + 1, len(job["seeds"]))
+        table, summary = run_gd(run, ds, progress=progress_logger(log, label, later_runs=len(job["seeds"]) - i - 1))
         log.info("%s/%s: %s", run["experiment"], run_id, summary)
         tables.append(table)
         runs.append({"seed": seed, "run_id": run_id, **summary})

@@ -37,6 +37,13 @@ LABELS = {
 BAND = ("pi", 100)  # min–max over seeds
 
 
+def _panel(ax, name: str):
+    """Name the panel ``ax`` draws: its figure's caption (workflow/report/captions/<experiment>.rst)
+    describes it as ``- **<name>** (...)``, and the workflow tests check that the panels drawn and
+    the panels described agree."""
+    ax.set_label(name)
+
+
 def _figure(nrows: int, ncols: int, width=4.2, height=3.4):
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     return fig, np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
@@ -110,6 +117,8 @@ def plot_width(df: pd.DataFrame) -> Figure:
     def draw(axes, name, d):
         N = int(d["N"].iloc[0])
         order, palette = _levels(d, "m", lambda m: f"m = {m} (m/N = {m / N:g})")
+        for ax, panel in zip(axes, ("relative train loss", "test loss", "ρ drift", "weight movement")):
+            _panel(ax, panel)
         d["train_loss_rel"] = d["train_loss"] / d["run_id"].map(
             d[d["step"] == 0].drop_duplicates("run_id").set_index("run_id")["train_loss"])
         _lines(axes[0], d, "train_loss_rel", order, palette, log=True, legend=True)
@@ -139,6 +148,8 @@ def plot_gamma(df: pd.DataFrame) -> Figure:
     """Per data set: train loss, forward iterations and ρ vs iteration per γ; failed fraction per γ."""
     def draw(axes, name, d):
         order, palette = _levels(d, "gamma", lambda g: f"{g:g}")
+        for ax, panel in zip(axes, ("train loss", "forward iterations", "ρ(A)", "failed runs")):
+            _panel(ax, panel)
         _lines(axes[0], d, "train_loss", order, palette, log=True, legend=True)
         axes[0].legend(title="γ", fontsize="small", ncols=2)
         _lines(axes[1], d, "fwd_iter", order, palette, log=True)
@@ -235,6 +246,8 @@ def plot_linear_width(df: pd.DataFrame) -> Figure:
     mins = fits.minimal_widths(grid, frac)
     fit = fits.width_exponent(mins)
     fig, axes = _figure(1, 3, width=4.6, height=4.0)
+    for ax, panel in zip(axes[0], ("success grid", "final loss", "minimal width")):
+        _panel(ax, panel)
     ax = axes[0, 0]
     Ns, ratios = sorted(grid["N"].unique()), sorted(grid["ratio"].unique())
     F = grid.pivot(index="ratio", columns="N", values="fraction").reindex(index=ratios, columns=Ns)
@@ -311,6 +324,8 @@ def plot_gram(df: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(4.2 * max(len(widths), 2), 7.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1)
     ax_l, ax_r = top.subplots(1, 2)
+    _panel(ax_l, "λ_min")
+    _panel(ax_r, "λ_max")
     lam0 = float(d["lambda0"].iloc[0])
     for ax, col, title in ((ax_l, "lambda_min_H", "λ_min(H(k)) (solid) and λ_min(Φ(k)ᵀΦ(k)) (dashed)"),
                            (ax_r, "lambda_max_H", "λ_max(H(k)) (sets η = 1/λ_max(H(0)))")):
@@ -330,6 +345,7 @@ def plot_gram(df: pd.DataFrame) -> Figure:
     env = fits.envelopes(df)
     axes = bottom.subplots(1, len(widths), squeeze=False)[0]
     for ax, m in zip(axes, widths):
+        _panel(ax, "loss and envelopes")
         e = env[env["m"] == m].copy()
         e["level"] = "measured L(k)"
         for col, label in (("envelope_H0", "(1 − ηλ_min(H(0)))^{2k} L(0), linearised"), ("envelope_lambda0", "(1 − ηλ0/2)^k L(0), theorem")):
@@ -355,6 +371,8 @@ def plot_lazy(df: pd.DataFrame) -> Figure:
     and the final relative loss against m."""
     fin = fits.final_rows(df)
     fig, axes = _figure(1, 2, width=5.0, height=4.0)
+    _panel(axes[0, 0], "weight movement")
+    _panel(axes[0, 1], "final loss")
     ax = axes[0, 0]
     for block, color in (("W", "C0"), ("A", "C3")):
         col = f"rel_change_{block}"
@@ -400,6 +418,8 @@ def plot_flow(df: pd.DataFrame) -> Figure:
     gd, gf = df[df["method"] == "GD"], df[df["method"] == "GF"]
     seed = sorted(df["seed"].unique())[0]
     fig, axes = _figure(1, 3, width=4.6, height=4.0)
+    for ax, panel in zip(axes[0], ("loss against time", "deviation against time", "deviation against step size")):
+        _panel(ax, panel)
     fracs = sorted(gd["lr_fraction"].unique(), reverse=True)
     palette = dict(zip(fracs, sns.color_palette("viridis", len(fracs))))
     ax = axes[0, 0]
@@ -468,7 +488,10 @@ def plot_layers(df: pd.DataFrame) -> Figure:
     widths = sorted(d["m"].unique())
     show = sorted({widths[0], widths[len(widths) // 2], widths[-1]})
     fig, axes = _figure(2, 3, width=4.4, height=3.6)
+    for ax, panel in zip(axes[1], ("Gram blocks", "fitted rate", "predicted rate")):
+        _panel(ax, panel)
     for ax, m in zip(axes[0], show):
+        _panel(ax, "loss per subset")
         dm = d[d["m"] == m]
         _lines(ax, dm, "train_loss", order, palette, log=True, legend=ax is axes[0, 0])
         for _, r in dm[dm["failure"].astype(bool)].iterrows():  # × where a run stopped, at its last good loss
@@ -538,6 +561,7 @@ def plot_kernel(df: pd.DataFrame) -> Figure:
     fig, axes = _figure(1, 2, width=5.0, height=4.0)
     names = {"PhiPhi-Ginf": ("‖ΦᵀΦ − G∞‖", "C0"), "ZZ-Kinf": ("‖ZᵀZ − K∞‖", "C3")}
     for ax, norm in zip(axes[0], ("spectral", "frobenius/N")):
+        _panel(ax, "spectral norm" if norm == "spectral" else "Frobenius norm / N")
         for q, (label, color) in names.items():
             d = ok[(ok["quantity"] == q) & (ok["norm"] == norm)]
             if d.empty:
@@ -577,6 +601,7 @@ def plot_concentration(df: pd.DataFrame) -> Figure:
         "frobenius": ("C2", f"‖ΦΦᵀ − G∞‖_F ≤ {level:g}·λ0", "frobenius_ratio", "‖ΦΦᵀ − G∞‖_F / λ0", 2),
     }
     ax = axes[0, 0]
+    _panel(ax, "threshold widths")
     for route, (color, label, *_) in routes.items():
         t = thr[thr["route"] == route]
         if t.empty:
@@ -598,6 +623,8 @@ def plot_concentration(df: pd.DataFrame) -> Figure:
     ax.set_title("where each criterion starts to hold (dots: seeds; fit m ∝ N^p, 95% CI)", fontsize="medium")
     order, palette = _levels(df, "N", lambda v: f"N = {v:g}")
     for ax, (route, (_, label, col, ylabel, power)) in zip((axes[0, 1], axes[1, 0], axes[1, 1]), routes.items()):
+        _panel(ax, {"lambda_min": "λ_min against m/N", "spectral": "spectral norm against m/N",
+                    "frobenius": "Frobenius norm against m/N²"}[route])
         d = df[df[col].notna()].copy()
         d["x"] = d["m"] / d["N"] ** power
         for lev in order:

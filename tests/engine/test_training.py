@@ -153,6 +153,30 @@ def test_record_every(data, params):
     np.testing.assert_allclose(tr[cols].to_numpy(), full.set_index("step").loc[[0, 7, 14, 20], cols].to_numpy(), rtol=1e-12)
 
 
+
+def test_progress_callback_sees_every_step_and_changes_nothing(data, params):
+    """``progress`` is called once per step with (step, steps, loss, ρ, seconds) and only reads:
+    the trace and the parameters are bitwise those of a run without it."""
+    X, y, Xt, yt = data
+    rows = []
+    theta, tr = implicit.train(params, X, y, GAMMA, lr="auto", steps=12, record_every=5, X_test=Xt, y_test=yt,
+                               progress=rows.append)
+    theta0, tr0 = implicit.train(params, X, y, GAMMA, lr="auto", steps=12, record_every=5, X_test=Xt, y_test=yt)
+    pd.testing.assert_frame_equal(tr.drop(columns="seconds"), tr0.drop(columns="seconds"), check_exact=True)
+    for b in BLOCKS:
+        np.testing.assert_array_equal(getattr(theta, b), getattr(theta0, b))
+    assert [r["step"] for r in rows] == list(range(13)) and {r["steps"] for r in rows} == {12}
+    assert set(rows[0]) == {"step", "steps", "train_loss", "rho", "seconds"}
+    recorded = tr.set_index("step")
+    for r in rows:
+        if r["step"] in recorded.index:  # the same loss and ρ as the trace
+            assert r["train_loss"] == recorded.loc[r["step"], "train_loss"] and r["rho"] == recorded.loc[r["step"], "rho"]
+    assert all(b["seconds"] >= a["seconds"] >= 0 for a, b in zip(rows, rows[1:]))
+    # a run that stops reports only its good steps
+    stopped = []
+    _, bad = implicit.train(params, X, y, GAMMA, lr=0.05, steps=10, max_rho=rho_exact(params) * 0.5, progress=stopped.append)
+    assert bad.attrs["status"] == "stopped" and stopped == []
+
 def test_test_set_starts_follow_the_trajectory(data, params, monkeypatch):
     """The test set's forward solves are warm-started like the training set's: extrapolated
     from recorded step to recorded step (fewer iterations), with the same test losses."""

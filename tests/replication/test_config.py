@@ -121,6 +121,73 @@ def test_bad_config_is_refused_naming_the_key(key, value, expected):
         assert text in str(err.value)
 
 
+# -- partial configurations and --config ---------------------------------------------------------
+def test_missing_keys_are_named_with_what_they_are_for():
+    config = base()
+    del config["training"]["tol"], config["datasets"]["tiny"]["kind"], config["experiments"]["width"]["seeds"]
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(config, SCHEMA)
+    msg = str(err.value)
+    assert "$.training: 'tol' is a required property (tol: fixed-point tolerance" in msg
+    assert "$.datasets.tiny: 'kind' is a required property (kind: generator or loader of the data set)" in msg
+    assert "$.experiments.width: 'seeds' is a required property (seeds: the network seeds" in msg
+    assert "whole blocks are missing" not in msg  # not a partial file: no hint about layering
+    assert "Validated (replication/config.py)" not in msg  # (the schema's own description was the old hint)
+
+
+def test_a_partial_file_alone_is_refused_with_how_to_layer_it():
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate({"training": {"steps": 50}}, SCHEMA)
+    msg = str(err.value)
+    assert "$: 'datasets' is a required property (datasets: one entry per data set" in msg
+    assert "$: 'experiments' is a required property (experiments: one block per experiment id" in msg
+    assert "$.training: 'lr' is a required property (lr: GD step" in msg
+    assert "whole blocks are missing: datasets, experiments" in msg
+    assert "--configfile workflow/config/default.yaml my-changes.yaml" in msg
+
+
+def test_a_partial_file_layered_over_the_default_is_valid():
+    """Snakemake merges --configfile files in order (later ones update earlier ones key by key)."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "workflow" / "config" / "default.yaml").read_text())
+    update_config(config, {"training": {"steps": 50}, "experiments": {"width": {"widths": [16, 64]}, "gamma": {"enabled": False}}})
+    cfg.validate(config, SCHEMA)
+    width = [r for (e, _), r in runs.run_table(config).items() if e == "width"]
+    assert {r["m"] for r in width} == {16, 64} and {r["steps"] for r in width} == {50}
+    assert "gamma" not in runs.enabled_experiments(config) and config["training"]["tol"] == 1e-10
+
+
+@pytest.mark.parametrize("given,typed", [
+    ({"training": {"steps": "50"}}, {"training": {"steps": 50}}),
+    ({"training": {"tol": "1e-12", "lr": "0.05"}}, {"training": {"tol": 1e-12, "lr": 0.05}}),
+    ({"training": {"lr": "auto", "method": "anderson", "trainable": ["A", "W"]}},
+     {"training": {"lr": "auto", "method": "anderson", "trainable": ["A", "W"]}}),
+    ({"experiments": {"width": {"seeds": ["0", "1"], "enabled": "false"}}}, {"experiments": {"width": {"seeds": [0, 1], "enabled": False}}}),
+    ({"datasets": {"x": {"d": "null", "classes": ["0", "1"], "path": "resources/a b.npz"}}},
+     {"datasets": {"x": {"d": None, "classes": [0, 1], "path": "resources/a b.npz"}}}),
+    ({"claims": {"lazy": {"max_slope": "-0.25"}}, "x": 3, "y": "[unclosed"}, {"claims": {"lazy": {"max_slope": -0.25}}, "x": 3, "y": "[unclosed"}),
+])
+def test_config_overrides_are_typed_as_yaml(given, typed):
+    assert cfg.typed_overrides(given) == typed
+
+
+def test_nested_config_override_validates():
+    """`--config 'training={steps: 50}'`: Snakemake's base loader gives "50"; typed, it validates."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    overrides = parse_config(["training={steps: 50, tol: 1e-12}"])
+    assert overrides == {"training": {"steps": "50", "tol": "1e-12"}}  # what Snakemake hands over
+    config = base()
+    update_config(config, overrides)
+    with pytest.raises(cfg.ConfigError, match="'50' is not of type 'integer'"):
+        cfg.validate(config, SCHEMA)
+    update_config(config, cfg.typed_overrides(overrides))
+    cfg.validate(config, SCHEMA)
+    assert config["training"]["steps"] == 50 and config["training"]["tol"] == 1e-12
+
+
 def test_table_has_enough_cases():
     assert len(BAD) >= 15
 

@@ -264,13 +264,17 @@ def test_lazy_claim_passes_and_fails(slope, passes):
     for block in ("W", "A"):
         row = claims.loc[f"lazy-{block}"]
         assert row["measured"] == pytest.approx(slope, abs=1e-12) and row["pass"] is passes
-        assert row["status"] == "evaluated" and row["threshold"] == "<= -0.25"
+        assert row["status"] == "evaluated" and (row["operator"], row["threshold"]) == ("<=", -0.25)
+        assert np.isnan(row["threshold_high"]) and row["ci_low"] <= row["measured"] <= row["ci_high"] and row["n"] == 6
 
 
 @pytest.mark.parametrize("slope,passes", [(-0.5, True), (-1.0, False), (-0.1, False)])
 def test_kernel_claim_is_two_sided(slope, passes):
     claims = cl.evaluate_claims({"kernel": kernel_table(slope)}, THRESHOLDS).set_index("id")
     assert claims.loc["kernel-ZZ-Kinf", "pass"] is passes and claims.loc["kernel-PhiPhi-Ginf", "pass"] is passes
+    row = claims.loc["kernel-ZZ-Kinf"]
+    assert (row["operator"], row["threshold"], row["threshold_high"]) == ("within", -0.75, -0.25)
+    assert row["ci_low"] <= row["measured"] <= row["ci_high"] and row["n"] == 12  # 4 widths × 3 seeds
 
 
 def test_flow_claims():
@@ -424,5 +428,63 @@ def test_claims_markdown():
     claims = cl.evaluate_claims({"lazy": lazy_table(0.0)}, THRESHOLDS)
     md = cl.claims_markdown(claims)
     assert md.startswith("# Claims") and "0 pass, 2 fail" in md
-    assert "| `lazy-W` | **FAIL** | 0 | <= -0.25 |" in md
+    assert "| `lazy-W` | bound | **FAIL** | 0 | <= -0.25 |" in md
     assert md.count("\n| `") == len(claims)
+
+
+def test_kinds_margins_and_loose_bounds():
+    """Every evaluated row has a kind; the margin is the distance to the threshold in CI
+    half-widths; a bound that holds by a factor ≥ 3 says so; a control passes when it fails."""
+    claims = cl.evaluate_claims({"lazy": lazy_table(-0.5), "kernel": kernel_table(-0.5)}, THRESHOLDS)
+    ev = claims[claims["status"] == "evaluated"]
+    assert set(ev["kind"]) <= set(cl.KINDS) and (ev["kind"] != "").all()
+    assert cl.margin("<=", 0.0, 1.0, float("nan"), (-0.5, 0.5)) == pytest.approx(2.0)
+    assert cl.margin("within", 1.1, 0.75, 1.25, (1.0, 1.2)) == pytest.approx(1.5)
+    assert cl.margin(">=", 0.5, 1.0, float("nan"), (0.4, 0.6)) == pytest.approx(-5.0)
+    assert math.isnan(cl.margin(">=", 0.5, 1.0, float("nan"), (float("nan"), float("nan"))))
+    loose = {"kind": "bound", "pass": True, "operator": ">=", "measured": 6.3, "threshold": 0.5}
+    assert cl.looseness(loose) == "holds loosely: ×12.6"
+    assert cl.looseness({**loose, "measured": 0.9}) == ""
+    assert cl.looseness({**loose, "kind": "prediction"}) == ""
+    assert cl.result_text({"kind": "control", "pass": True, "status": "evaluated"}) == "pass (fails as expected)"
+    assert cl.result_text({"kind": "control", "pass": False, "status": "evaluated"}).startswith("FAIL")
+    with pytest.raises(ValueError, match="kind"):
+        cl._claim("x", "lazy", "s", 1.0, ("<=", 2.0), True)  # an evaluated row without its kind
+
+
+def test_claims_columns_are_machine_readable(tmp_path):
+    """Operator, threshold(s), measured value, CI bounds and run count are separate columns;
+    the CSV reads back with numbers as numbers and empty cells where a field does not apply."""
+    tables = {"lazy": lazy_table(-0.5), "kernel": kernel_table(-0.5), "flow": flow_table()}
+    claims = cl.evaluate_claims(tables, THRESHOLDS)
+    assert list(claims.columns) == list(cl.CLAIM_COLUMNS)
+    done = claims[claims["status"] == "evaluated"]
+    assert len(done) == 6 and set(done["operator"]) <= set(cl.OPERATORS)
+    assert np.isfinite(done["threshold"]).all() and np.isfinite(done["measured"]).all() and done["n"].notna().all()
+    two_sided = done["operator"] == "within"
+    assert np.isfinite(done.loc[two_sided, "threshold_high"]).all() and done.loc[~two_sided, "threshold_high"].isna().all()
+    fitted = done[done["id"] != "gf-bound"]  # slopes: a 95% interval around the estimate
+    assert ((fitted["ci_low"] <= fitted["measured"]) & (fitted["measured"] <= fitted["ci_high"])).all()
+    skipped = claims[claims["status"] == "not evaluated"]
+    assert (skipped["operator"] == "").all() and skipped[["threshold", "measured", "ci_low"]].isna().all().all()
+    assert skipped["n"].isna().all()
+    path = tmp_path / "claims.csv"
+    claims.to_csv(path, index=False)
+    back = pd.read_csv(path)
+    assert list(back.columns) == list(cl.CLAIM_COLUMNS)
+    assert back["n"].dropna().map(float.is_integer).all() and "6.0" not in path.read_text().split("\n")[1]
+    assert back["threshold"].dtype == float and back["ci_low"].dtype == float
+    with pytest.raises(ValueError, match="operator"):
+        cl._claim("x", "lazy", "", 1.0, ("=>", 1.0), True)
+
+
+def test_claims_html_shows_pass_fail_and_the_figure():
+    claims = cl.evaluate_claims({"lazy": lazy_table(0.0), "kernel": kernel_table(-0.5)}, THRESHOLDS)
+    page = cl.claims_html(claims, {"lazy": "figures/lazy.png", "kernel": "figures/kernel.png"})
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr id=") == len(claims)
+    assert "2 pass</span>" in page and "2 fail</span>" in page
+    assert '<td class="result fail">FAIL</td><td><code>lazy-W</code></td><td>bound</td><td>lazy<br><small>figures/lazy.png</small>' in page
+    assert '<td class="result pass">pass</td><td><code>kernel-ZZ-Kinf</code></td><td>numerics</td><td>kernel<br><small>figures/kernel.png' in page
+    assert "within [-0.75, -0.25]" in page and "&lt;= -0.25" in page
+    # an experiment that did not run has no figure
+    assert '<td class="result other">not evaluated</td><td><code>well_posed</code>:<wbr><code>gamma</code></td><td></td><td>gamma<br><small>—' in page

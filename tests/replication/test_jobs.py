@@ -96,3 +96,43 @@ def test_run_stopped_by_rho_cap(dataset):
     table, _ = run_gd(run(max_rho=0.01), dataset)
     assert len(table) == 1 and table["failure"].all() and "rho(A)" in table["reason"].iloc[0]
     assert table["rho"].iloc[0] >= 0.01
+
+
+def test_progress_lines_at_every_tenth_and_identical_results(dataset, caplog):
+    """A training job logs step/steps, loss, ρ, s/step and the time left at 10%, 20%, …, 100%
+    of its steps; the table is byte-identical to a run without progress logging."""
+    import logging
+
+    from replication.jobs import progress_logger, run_gd
+
+    log = logging.getLogger("test-progress")
+    with caplog.at_level(logging.INFO, logger="test-progress"):
+        table, _ = run_gd(run(steps=25, record_every=5), dataset, progress=progress_logger(log, "width/x", later_runs=2))
+    lines = [r.getMessage() for r in caplog.records if r.name == "test-progress"]
+    steps = [int(line.split("step ")[1].split("/")[0]) for line in lines]
+    assert steps == [3, 5, 8, 10, 13, 15, 18, 20, 23, 25]  # the first step at or past each tenth
+    assert lines[-1].startswith("width/x: step 25/25 (100%), loss ")
+    for text in ("ρ ", " s/step", " left", "job ~", "(2 more runs)"):
+        assert all(text in line for line in lines), text
+    plain, _ = run_gd(run(steps=25, record_every=5), dataset)
+    assert table.to_csv(index=False) == plain.to_csv(index=False)
+
+
+def test_train_job_logs_progress(dataset, tmp_path, caplog):
+    """Rule ``train``'s job function: a start line and ten progress lines per seed."""
+    import logging
+
+    from replication.datasets import save_npz
+    from replication.jobs import train
+
+    save_npz(tmp_path / "tiny.npz", dataset)
+    job = run(steps=10) | {"seeds": [0, 1], "run_ids": ["tiny_m8_g0.1_s0", "tiny_m8_g0.1_s1"], "run_id": "tiny_m8_g0.1_s0+1"}
+    with caplog.at_level(logging.INFO, logger="test-train"):
+        table, meta = train(job, tmp_path / "tiny.npz", dataset_entry={}, engine_hash="x", threads=1,
+                            log=logging.getLogger("test-train"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "test-train"]
+    for run_id in job["run_ids"]:
+        mine = [line for line in lines if line.startswith(f"width/{run_id}: step ")]
+        assert [line.split(" (")[0] for line in mine] == [f"width/{run_id}: step {k}/10" for k in range(1, 11)]
+    assert sum("start (m = 8, N = 10" in line for line in lines) == 2
+    assert sorted(table["seed"].unique()) == [0, 1] and meta["status"] == "completed"

@@ -116,7 +116,7 @@ def test_every_output_exists(done):
     expected += [f"results/data/{n}.npz" for n in runs.derived_datasets(tiny_config())]
     for exp in EXPERIMENTS:
         expected += [f"results/{exp}.csv", f"figures/{exp}.png", f"figures/{exp}.pdf"]
-    expected += ["results/claims.csv", "results/claims.md"]
+    expected += ["results/claims.csv", "results/claims.md", "results/claims.html"]
     missing = [p for p in expected if not (done / p).is_file() or (done / p).stat().st_size == 0]
     assert not missing
     leftovers = [p for p in done.rglob("*.tmp")]
@@ -174,6 +174,11 @@ def test_claims_table(done):
     assert len(evaluated) >= 12 and set(evaluated["pass"]) <= {"True", "False"}
     md = (done / "results/claims.md").read_text()
     assert md.startswith("# Claims") and all(f"`{i}`" in md for i in claims["id"])
+    html = (done / "results/claims.html").read_text()
+    assert all(f'<tr id="{i}">' in html for i in claims["id"])
+    for exp in EXPERIMENTS:  # each row names its figure
+        assert f"<small>figures/{exp}.png</small>" in html or exp not in set(claims["experiment"])
+    assert set(claims.loc[claims["status"] == "evaluated", "operator"]) <= set(cl.OPERATORS)
 
 
 def test_runs_record_parameters_and_provenance(done):
@@ -221,6 +226,10 @@ def test_replot_without_retraining(done):
     snakemake(done, "figures/width.png", "--cores", "1", "--configfile", TEST_CONFIG)
     assert (done / "figures/width.png").is_file()
     assert before == {p: p.stat().st_mtime_ns for p in (done / "results").rglob("*.csv")}
+    # a single-figure rerun leaves a current report with every figure
+    report = done / "results/report.html"
+    assert report.stat().st_mtime_ns >= (done / "figures/width.png").stat().st_mtime_ns
+    assert all(f"{exp}.png" in report_html(done) for exp in EXPERIMENTS)
 
 
 def edited(path: Path, check):
@@ -261,15 +270,47 @@ def test_fits_edit_reruns_aggregation_plots_and_claims(done):
     assert jobs == {"aggregate": n, "plot": n, "claims": 1, "all": 1}
 
 
+def test_caption_edit_reruns_nothing(done):
+    """Captions are report text, not job parameters: editing one changes only the report."""
+    assert edited(done / "workflow/report/captions/width.rst", lambda: planned(done, "--configfile", TEST_CONFIG)) == {}
+
+
 def test_claims_edit_reruns_only_claims(done):
     jobs = edited(done / "replication/claims.py", lambda: planned(done, "--configfile", TEST_CONFIG))
     assert jobs == {"claims": 1, "all": 1}
 
 
-def test_report(done):
-    snakemake(done, "--report", "results/report.html", "--configfile", TEST_CONFIG)
-    html = (done / "results/report.html").read_text(errors="replace")
-    assert all(f"{exp}.png" in html for exp in EXPERIMENTS) and "claims.csv" in html
+def report_html(repo) -> str:
+    return (repo / "results/report.html").read_text(errors="replace")
+
+
+def test_the_run_writes_the_report(done):
+    """The workflow rebuilds results/report.html after a run (Snakefile onsuccess): every
+    figure, the claims page and CSV, each figure's caption (included from its caption file)."""
+    html = report_html(done)
+    assert all(f"{exp}.png" in html for exp in EXPERIMENTS) and "claims.csv" in html and "claims.html" in html
+    report = done / "results/report.html"
+    assert all(report.stat().st_mtime >= (done / f"figures/{exp}.png").stat().st_mtime for exp in EXPERIMENTS)
+    assert report.stat().st_mtime >= (done / "results/claims.html").stat().st_mtime
+    # the caption text is in the report, not a parameter of the plot job (editing it reruns nothing)
+    assert "<strong>weight movement</strong> (bottom right)" in html and "caption=" not in html
+    for exp in EXPERIMENTS:
+        assert f"plot_{exp.replace('-', '_')}" in html
+
+
+def test_captions_describe_every_panel_drawn(done):
+    """Each figure's panels (the names plot functions give their axes) are exactly the panels its
+    caption lists; every visible panel has a name."""
+    from replication.plotting import plot_experiment
+    from tests.replication.test_report import caption_panels
+
+    for exp in EXPERIMENTS:
+        fig = plot_experiment(exp, pd.read_csv(done / f"results/{exp}.csv"))
+        drawn = [ax.get_label() for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+        assert all(drawn), (exp, "a panel without a name")
+        assert set(drawn) == set(caption_panels(exp)), (exp, sorted(set(drawn)), caption_panels(exp))
+        if exp in ("width", "gamma", "digits"):  # the block's title names its data set
+            assert fig.axes[0].get_title(loc="left").startswith(("tiny:", "tiny-digits:")), fig.axes[0].get_title(loc="left")
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -290,6 +331,22 @@ def test_bad_config_stops_snakemake(repo, tmp_path, key, value, expected):
     for text in expected:
         assert text in proc.out
     assert not (repo / "pwned").exists() and not (repo.parent / "x.npz").exists()
+
+
+def test_partial_config_file_and_nested_config_override(repo, tmp_path):
+    """A file holding only the keys to change: refused alone (naming what is missing and how to
+    layer it), accepted after the full configuration; `--config 'training={steps: 7}'` is typed."""
+    changes = tmp_path / "my-changes.yaml"
+    changes.write_text("training:\n  steps: 7\nexperiments:\n  width:\n    widths: [8]\n")
+    alone = snakemake(repo, "-n", "--configfile", str(changes), check=False)
+    assert alone.returncode != 0
+    assert "$: 'datasets' is a required property (datasets: one entry per data set" in alone.out
+    assert "--configfile workflow/config/default.yaml my-changes.yaml" in alone.out
+    layered = snakemake(repo, "-n", "--configfile", TEST_CONFIG, str(changes)).out
+    width_jobs = re.findall(r"train width/(\S+): .*?, (\d+) steps", layered)
+    assert sorted(width_jobs) == [("tiny_m8_g0.1_s0", "7"), ("tiny_m8_g0.1_s1", "7")]
+    override = snakemake(repo, "-n", "--configfile", TEST_CONFIG, "--config", "training={steps: 7}").out
+    assert {n for _, n in re.findall(r"train width/(\S+): .*?, (\d+) steps", override)} == {"7"}
 
 
 @pytest.mark.parametrize("target", [
@@ -323,6 +380,8 @@ def test_digits_experiment_reads_an_mnist_format_file_under_resources(tmp_path):
     config["experiments"] = {"digits": {"datasets": ["mini-mnist"], "gamma": 0.1, "widths": [8], "seeds": [0]}}
     (repo / "mnist.yaml").write_text(yaml.safe_dump(config))
     snakemake(repo, "figures/digits.png", "results/claims.md", "--cores", "2", "--configfile", "mnist.yaml")
+    # a partial run on a fresh clone: a report of what exists
+    assert "digits.png" in report_html(repo) and "width.png" not in report_html(repo)
     df = pd.read_csv(repo / "results/digits.csv")
     assert set(df["d"]) == {784} and set(df["N"]) == {10} and set(df["n_test"]) == {6}
     assert (df["status"] == "completed").all() and df["train_loss"].iloc[-1] < df["train_loss"].iloc[0]

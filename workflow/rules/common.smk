@@ -100,8 +100,3 @@ def run_csvs(wildcards):
     if exp == "concentration":
         csvs += [f"results/runs/concentration/{r}.csv" for r in CONCENTRATION_RUNS]
     return csvs
-
-
-def caption(wildcards):
-    """Per-experiment caption text of a figure (workflow/report/captions/<experiment>.rst)."""
-    return (PACKAGES / "workflow" / "report" / "captions" / f"{wildcards.experiment}.rst").read_text()

@@ -1,8 +1,12 @@
 rule plot:
     """results/<experiment>.csv → figures/<experiment>.png/.pdf; reads nothing else."""
+    message:
+        "plot {wildcards.experiment}: {input.csv} → {output.png}, {output.pdf}"
     input:
         csv="results/{experiment}.csv",
     output:
+        # the caption template includes workflow/report/captions/{experiment}.rst when the report
+        # is written: editing a caption changes the report, not the figure
         png=report(
             "figures/{experiment}.png",
             caption="../report/figure.rst",
@@ -11,7 +15,6 @@ rule plot:
         ),
         pdf="figures/{experiment}.pdf",
     params:
-        caption=caption,
         code=PLOT_HASH,
     log:
         "logs/plot/{experiment}.log",
