@@ -266,7 +266,9 @@ def claims_markdown(claims: pd.DataFrame, title: str = "Claims") -> str:
 def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str]:
     """Rule ``claims``: the claims table and its markdown from the aggregated CSVs
     (:func:`replication.claims.evaluate_claims`); failing claims do not fail the job."""
-    tables = {Path(p).stem: pd.read_csv(p) for p in csv_paths}
+    from .integrity import verify
+
+    tables = {Path(p).stem: pd.read_csv(verify(p)) for p in csv_paths}
     table = evaluate_claims(tables, dict(thresholds))
     for r in table.itertuples(index=False):
         log.info("%s: %s measured=%s threshold=%s %s", r.id, r.status, r.measured, r.threshold, r.note)

@@ -24,6 +24,7 @@ from implicit.solver import gamma_rho
 from implicit.training import AUTO_LR_FRACTION
 
 from .datasets import load_dataset, make_dataset
+from .integrity import verify
 from .logs import logged  # noqa: F401  (the scripts take it from here with the jobs)
 
 
@@ -241,7 +242,7 @@ def kernel_errors(job: dict, data_path, limit_path, *, engine_hash: str, threads
     implicit.set_threads(threads)
     job = dict(job)
     ds = load_dataset(data_path)
-    with np.load(limit_path) as z:
+    with np.load(verify(limit_path)) as z:
         limits = {"PhiPhi-Ginf": z["G_inf"], "ZZ-Kinf": z["K_inf"]}
     N = ds.n_train
 
