@@ -1,13 +1,14 @@
 # Workflow of the implicit-relu replication (Gao & Gao, arXiv:2205.07463).
 # This file only loads and validates the configuration, includes the stages and names the
 # default target. Stages: workflow/rules/*.smk; job code: the `replication` package.
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import min_version, update_config, validate
 
-from replication import config as configuration, report as reporting
+from replication import config as configuration, report as reporting, resources as job_resources
 
 min_version("8.0")
 
@@ -31,6 +32,16 @@ try:
 except configuration.ConfigError as err:
     raise WorkflowError(str(err)) from None
 validate(config, SCHEMA)  # snakemake's own check; fills schema defaults
+
+# Every job's estimated peak memory against the memory one job may use (replication/resources.py),
+# once, in the main process: a cluster job or a job step on a node does not check again.
+if workflow.is_main_process:
+    try:
+        provided = {name: res.value for name, res in workflow.global_resources.items()}
+        for line in job_resources.check_memory(config, provided):
+            print(line, file=sys.stderr)
+    except configuration.ConfigError as err:
+        raise WorkflowError(str(err)) from None
 
 
 report: "workflow/report/workflow.rst"

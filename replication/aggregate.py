@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import fits
+from .integrity import verify
 
 
 def aggregate(experiment: str, run_paths, settings: dict, log) -> pd.DataFrame:
@@ -18,7 +19,7 @@ def aggregate(experiment: str, run_paths, settings: dict, log) -> pd.DataFrame:
     experiment's analysis ``settings`` (e.g. linear-width's target) become constant columns,
     so that its figure needs nothing but this CSV.
     """
-    parts = [pd.read_csv(p, keep_default_na=True) for p in run_paths]
+    parts = [pd.read_csv(verify(p), keep_default_na=True) for p in run_paths]
     is_gd = [("step" in p) and ("method" not in p) for p in parts]  # GF parts have a "method" column
     gd = pd.concat([p for p, g in zip(parts, is_gd) if g], ignore_index=True) if any(is_gd) else None
     if gd is not None:

@@ -582,7 +582,9 @@ def claims_html(claims: pd.DataFrame, figures: dict | None = None, title: str = 
 def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str, str]:
     """Rule ``claims``: the claims table, its markdown and its HTML page from the aggregated CSVs
     (:func:`replication.claims.evaluate_claims`); failing claims do not fail the job."""
-    tables = {Path(p).stem: pd.read_csv(p) for p in csv_paths}
+    from .integrity import verify
+
+    tables = {Path(p).stem: pd.read_csv(verify(p)) for p in csv_paths}
     table = evaluate_claims(tables, dict(thresholds))
     for r in table.itertuples(index=False):
         log.info("%s: %s measured=%s %s %s", r.id, r.status, r.measured,

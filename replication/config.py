@@ -8,14 +8,17 @@ called by the Snakefile before any job runs and by the tests.
 
 from __future__ import annotations
 
+import copy
+import math
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
-from .datasets import DATASET_FIELDS, DIGITS_D, DIGITS_MAX_SAMPLES, KIND_PARAMS
-from .errors import ConfigError, json_path
+from .datasets import DATASET_FIELDS, DIGITS_D, DIGITS_MAX_SAMPLES, KIND_PARAMS, inspect_npz
+from .errors import ConfigError, InputError, json_path
 from .runs import NAME_RE, derived_name, gf_table, kernel_table, run_table
 
 
@@ -63,6 +66,13 @@ def typed_overrides(values):
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         return float(value)
     return value if isinstance(value, (str, int, float, bool)) or value is None else values
+
+
+#: the largest count or size a configuration may hold (widths, sample sizes, steps, ...): the
+#: schema's ``count``; larger values overflow the cost model and could never run anyway.
+MAX_COUNT = 10**9
+#: the folders the workflow writes; an input file inside them would be a workflow output
+OUTPUT_DIRS = ("results", "figures", "logs")
 
 
 def load_yaml(path) -> dict:
@@ -116,10 +126,67 @@ def _resolve(root: dict, ref: str):
 
 def semantic_errors(config) -> list[str]:
     """Checks a JSON schema cannot express: references, kind parameters, well-posed γ."""
+
+
+def nonfinite_errors(config, schema) -> tuple[list[str], set[str]]:
+    """Every NaN or ±inf in ``config`` as "<json path>: nan is not a finite number (allowed: ...)".
+
+    JSON schemas compare NaN as neither below nor above any bound, so NaN passes every range
+    check; this finds each non-finite float wherever it is and states the range the schema
+    allows there.  Returns the messages and the JSON paths they concern.
+    """
+    found = list(_nonfinite(config, "$", ()))
+    if not found:
+        return [], set()
+    marked = copy.deepcopy(config)
+    for _, keys, _ in found:
+        _set(marked, keys, "\0")  # a string: the schema reports the number it expected there
+    from jsonschema import Draft202012Validator
+
+    expected = {e.json_path: e for e in Draft202012Validator(schema).iter_errors(marked)}
+    out = []
+    for path, _, value in found:
+        allowed = _allowed(expected[path]) if path in expected else "a finite number"
+        out.append(f"{path}: {value} is not a finite number (allowed: {allowed})")
+    return out, {path for path, _, _ in found}
+
+
+def _nonfinite(node, path, keys):
+    """(json path, key sequence, value) of every non-finite float under ``node``."""
+    if isinstance(node, float) and not math.isfinite(node):
+        yield path, keys, node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _nonfinite(v, json_path(path, str(k)), keys + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _nonfinite(v, f"{path}[{i}]", keys + (i,))
+
+
+def _set(node, keys, value) -> None:
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = value
+
+
+def _allowed(err) -> str:
+    """The range a schema error's (sub)schema allows: "a number > 0 and < 1; <description>"."""
+    schemas = [err.schema] + [c.schema for c in err.context]
+    numeric = next((s for s in schemas if isinstance(s, dict) and s.get("type") in ("number", "integer")), {})
+    kind = "an integer" if numeric.get("type") == "integer" else "a finite number"
+    bounds = [f"{op} {numeric[key]}" for key, op in (("minimum", "≥"), ("exclusiveMinimum", ">"),
+                                                    ("maximum", "≤"), ("exclusiveMaximum", "<")) if key in numeric]
+    text = kind + (" " + " and ".join(bounds) if bounds else "")
+    described = err.schema.get("description") if isinstance(err.schema, dict) else None
+    return text + (f"; {described}" if described else "")
+
+
+def semantic_errors(config, workdir=".") -> list[str]:
+    """Checks a JSON schema cannot express: references, kind parameters and data files, well-posed γ."""
     errors = []
     datasets = config.get("datasets", {})
     for name, ds in datasets.items():
-        errors += _dataset_errors(json_path("$.datasets", name), ds)
+        errors += _dataset_errors(json_path("$.datasets", name), ds, workdir)
     for exp, block in config.get("experiments", {}).items():
         where = json_path("$.experiments", exp)
         for i, name in enumerate(block.get("datasets", [])):
@@ -152,6 +219,9 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
                     if abs(m - round(m)) > 1e-9:
                         errors.append(f"{where}.ratios[{j}]: m = (m/N)·N = {r:g}·{N} = {m:g} must be a whole number "
                                       f"for every N in n_train")
+                    elif m > MAX_COUNT:
+                        errors.append(f"{where}.ratios[{j}]: m = (m/N)·N = {r:g}·{N} = {m:g} exceeds the largest "
+                                      f"width, {MAX_COUNT:g}")
     if exp == "flow":
         if "lr" in block:
             errors.append(f"{where}.lr: the flow experiment sets its step sizes with lr_fractions (η = f·2/λ_max(H(0)))")
@@ -164,7 +234,7 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
     return errors
 
 
-def _dataset_errors(where, ds) -> list[str]:
+def _dataset_errors(where, ds, workdir=".") -> list[str]:
     kind = ds["kind"]
     errors = [
         f"{where}.{key}: parameter {key!r} does not apply to kind {kind!r} (it takes {sorted(KIND_PARAMS[kind]) or 'none'})"
@@ -182,19 +252,68 @@ def _dataset_errors(where, ds) -> list[str]:
     elif kind == "npz":
         if "path" not in ds:
             errors.append(f"{where}.path: kind 'npz' needs the path of a .npz file")
-        elif not Path(ds["path"]).is_file():
-            errors.append(f"{where}.path: no such file {ds['path']!r}")
+        else:
+            errors += _npz_errors(where, ds, Path(workdir))
     elif d is None or d < 2:
         errors.append(f"{where}.d: kind {kind!r} needs an input dimension d ≥ 2, got {d}")
     return errors
 
 
-def validate(config, schema_path) -> None:
-    """Raise :class:`ConfigError` listing every problem; schema first, then the semantic checks."""
+def _npz_errors(where, ds, workdir: Path) -> list[str]:
+    """A user's data file: it exists, is readable, is not a workflow output, holds the four
+    arrays, and has the samples and dimension the entry asks for.  Reported by the path as
+    written; a relative path is relative to the working directory (the repository root)."""
+    raw = ds["path"]
+    path = workdir / Path(raw)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        tilde = "; a leading ~ is not expanded, write the full path" if raw.startswith("~") else ""
+        return [f"{where}.path: {raw!r} {what} (looked for {path.resolve()}{tilde})"]
+    inside = [top for top in OUTPUT_DIRS if path.resolve().is_relative_to((workdir / top).resolve())]
+    if inside:
+        return [f"{where}.path: {raw!r} is inside {inside[0]}/, which the workflow writes; keep input files "
+                f"elsewhere (e.g. resources/)"]
+    if not os.access(path, os.R_OK):
+        return [f"{where}.path: {raw!r} is not readable (file permissions)"]
+    try:
+        found = inspect_npz(path, classes=ds.get("classes"))
+    except InputError as exc:
+        return [f"{where}.path: {raw!r} cannot be used: {str(exc).removeprefix(f'{path}: ')}"]
+    errors = []
+    if ds.get("d") is not None and ds["d"] != found["d"]:
+        errors.append(f"{where}.d: the file {raw!r} has d = {found['d']} features per sample, got {ds['d']} "
+                      f"(or write d: null)")
+    for split in ("n_train", "n_test"):
+        if ds[split] > found[split]:
+            of = f" of classes {list(ds['classes'])}" if ds.get("classes") is not None else ""
+            errors.append(f"{where}.{split}: {ds[split]} samples requested, the file {raw!r} has {found[split]}{of}")
+    return errors
+
+
+def validate(config, schema_path, workdir=".") -> None:
+    """Check a configuration before any job runs.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration (as Snakemake read it).
+    schema_path : str or Path
+        workflow/schemas/config.schema.yaml.
+    workdir : str or Path
+        The directory relative paths in the configuration (``npz`` data files) are relative to.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem with its JSON path, the bad value and the allowed range: first
+        non-finite numbers and the schema, then the checks a schema cannot express (data files
+        included), then unique run ids.
+    """
     schema = load_yaml(schema_path)
-    errors = schema_errors(config, schema)
+    errors, nonfinite = nonfinite_errors(config, schema)
+    errors += [e for e in schema_errors(config, schema) if e.split(":", 1)[0] not in nonfinite]
     if not errors:
-        errors = semantic_errors(config)
+        errors = semantic_errors(config, workdir)
         if not errors:
             run_table(config), kernel_table(config), gf_table(config)  # unique run ids
     if errors:

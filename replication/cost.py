@@ -129,6 +129,16 @@ def flops(m, N, d, steps, *, n_test=0, gamma=0.1, record_every=1, track_gram=Fal
     return total
 
 
+def memory_terms(m, N, d, *, n_test=0, track_gram=False) -> dict:
+    """The array elements alive at a job's peak, by what they scale with (the terms of the
+    memory formula, in its order): ``{"m·m", "N·m", "n_test·m", "N·N", "m·d", "(N+n_test)·d"}``."""
+    m, N, d, n_test = int(m), int(N), int(d or 0), int(n_test)
+    return {
+        "m·m": ARRAYS_MM * m * m, "N·m": ARRAYS_NM * N * m, "n_test·m": ARRAYS_TEST * n_test * m,
+        "N·N": ARRAYS_NN * N * N * (2 if track_gram else 1), "m·d": 3 * m * d, "(N+n_test)·d": (N + n_test) * d,
+    }
+
+
 def estimate(
     m: int,
     N: int,
@@ -154,8 +164,7 @@ def estimate(
         raise ValueError(f"dtype must be one of {sorted(DTYPE)}, got {dtype!r}")
     itemsize, fast = DTYPE[dtype]
     m, N, d, n_test, steps, threads = int(m), int(N), int(d or 0), int(n_test), int(steps), max(int(threads), 1)
-    floats = (ARRAYS_MM * m * m + ARRAYS_NM * N * m + ARRAYS_TEST * n_test * m
-              + ARRAYS_NN * N * N * (2 if track_gram else 1) + 3 * m * d + (N + n_test) * d)
+    floats = sum(memory_terms(m, N, d, n_test=n_test, track_gram=track_gram).values())
     mem_mb = BASE_MB + itemsize * floats / 2**20
 
     rate = RATE * fast * speedup(threads)  # flop/s of the job's cores together

@@ -51,17 +51,20 @@ equal arguments give bit-identical arrays.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 from .files import atomic_output
+from .integrity import damaged, sha256, verify, write_checksum
 
 __all__ = [
     "DEFAULT_MIN_ANGLE_DEG",
@@ -69,6 +72,7 @@ __all__ = [
     "Dataset",
     "make_dataset",
     "load_npz",
+    "inspect_npz",
     "validate_arrays",
     "unit_rows",
     "remove_parallel",
@@ -284,7 +288,7 @@ def remove_parallel(
         if a.size == 0:
             return U, y, int(touched.sum())
         bad = np.unique(np.maximum(bad[a], b))
-    raise ValueError(
+    raise InputError(
         f"remove_parallel: could not separate {n} rows in d={d} to a minimum angle of "
         f"{min_angle_deg:.4g} deg after {max_rounds} jitter rounds; lower min_angle_deg "
         "or raise d (the sphere is too crowded)"
@@ -323,28 +327,28 @@ def _check_basic(X: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     for label, arr in (("X", X), ("y", y)):
         if arr.dtype.kind not in "biuf":
             what = "labels" if label == "y" else "features"
-            raise ValueError(
+            raise InputError(
                 f"{name}: non-numeric {what} ({label} has dtype {arr.dtype}); "
                 "expected integer or float values"
             )
     if X.ndim < 2:
-        raise ValueError(f"{name}: X must be 2-D after flattening, got shape {X.shape}")
+        raise InputError(f"{name}: X must be 2-D after flattening, got shape {X.shape}")
     if y.ndim != 1:
-        raise ValueError(f"{name}: y must be 1-D, got shape {y.shape}")
+        raise InputError(f"{name}: y must be 1-D, got shape {y.shape}")
     if X.shape[0] != y.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{name}: mismatched sample counts: X has {X.shape[0]} rows, y has {y.shape[0]}"
         )
     if X.shape[0] == 0:
-        raise ValueError(f"{name}: empty split (0 samples)")
+        raise InputError(f"{name}: empty split (0 samples)")
     X = X.reshape(X.shape[0], -1).astype(np.float64)
     y = y.astype(np.float64)
     if X.shape[1] == 0:
-        raise ValueError(f"{name}: X has zero features, shape {X.shape}")
+        raise InputError(f"{name}: X has zero features, shape {X.shape}")
     for label, arr in (("X", X), ("y", y)):
         if not np.isfinite(arr).all():
             n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
-            raise ValueError(f"{name}: {label} contains {n_nan} NaN and {n_inf} inf value(s)")
+            raise InputError(f"{name}: {label} contains {n_nan} NaN and {n_inf} inf value(s)")
     return X, y
 
 
@@ -372,16 +376,16 @@ def validate_arrays(
     norms = np.linalg.norm(X, axis=1)
     zero = np.flatnonzero(norms == 0.0)
     if zero.size:
-        raise ValueError(
+        raise InputError(
             f"{name}: {zero.size} zero row(s) cannot be normalised "
             f"(first indices {zero[:5].tolist()})"
         )
     if not np.isfinite(norms).all():
-        raise ValueError(f"{name}: row norms overflow float64; rescale the data")
+        raise InputError(f"{name}: row norms overflow float64; rescale the data")
     if check_parallel:
         uniq, first, counts = np.unique(X, axis=0, return_index=True, return_counts=True)
         if uniq.shape[0] != X.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"{name}: {X.shape[0] - uniq.shape[0]} duplicate row(s) (e.g. copies of row "
                 f"{int(first[np.argmax(counts > 1)])}); duplicates make the Gram matrix singular"
             )
@@ -396,7 +400,7 @@ def validate_arrays(
     if check_parallel:
         problem = _pair_message(name, X, _max_abs_cos(min_angle_deg))
         if problem is not None:
-            raise ValueError(problem)
+            raise InputError(problem)
     return X, y, notes
 
 
@@ -413,7 +417,7 @@ def _select_classes(X, y, classes, name: str):
     m0, m1 = y == c0, y == c1
     for c, m in ((c0, m0), (c1, m1)):
         if not m.any():
-            raise ValueError(f"{name}: class {c!r} not present in the labels (empty class)")
+            raise InputError(f"{name}: class {c!r} not present in the labels (empty class)")
     keep = m0 | m1
     return np.asarray(X)[keep], np.where(m1[keep], 1.0, -1.0)
 
@@ -423,6 +427,101 @@ def _check_classes(classes) -> tuple:
     if len(classes) != 2 or classes[0] == classes[1]:
         raise ValueError(f"classes must be two distinct labels, got {classes!r}")
     return classes
+
+
+def _open_user_npz(path: Path) -> zipfile.ZipFile:
+    """The zip archive of a user's ``.npz`` file; a missing or non-zip file is an InputError."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: not a readable .npz file ({exc}); expected NumPy's savez format "
+                         f"with arrays {list(_NPZ_KEYS)}") from None
+    missing = [k for k in _NPZ_KEYS if f"{k}.npy" not in archive.namelist()]
+    if missing:
+        archive.close()
+        raise InputError(f"{path}: missing array(s) {missing}; an MNIST-format file needs {list(_NPZ_KEYS)}")
+    return archive
+
+
+def _read_user_npz(path: Path, keys=_NPZ_KEYS) -> dict:
+    """The arrays ``keys`` (default: ``x_train, y_train, x_test, y_test``) of a user's file; any
+    problem reading them (not a zip, missing arrays, object arrays, damaged members) is an InputError."""
+    _open_user_npz(path).close()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in keys}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError(
+                f"{path}: contains object arrays (e.g. non-numeric labels); "
+                "store numeric arrays only"
+            ) from exc
+        raise InputError(f"{path}: unreadable array ({exc})") from exc
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(f"{path}: damaged .npz file ({type(exc).__name__}: {exc})") from exc
+
+
+def inspect_npz(path, *, classes=None) -> dict:
+    """Check a user's MNIST-format file without reading its images (for the configuration check).
+
+    Reads the archive's directory, each array's header (shape, dtype) and the labels.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file.
+    classes : pair of labels, optional
+        The two classes a data set keeps; their samples are counted.
+
+    Returns
+    -------
+    dict
+        ``d`` (features per image), ``n_train`` and ``n_test``: the samples available in each
+        split (of the two classes when given).
+
+    Raises
+    ------
+    InputError
+        Not a readable ``.npz``, a missing array, non-numeric arrays, inconsistent shapes, or
+        a class absent from a split.
+    """
+    path = Path(path)
+    with _open_user_npz(path) as archive:
+        heads = {k: _npy_header(archive, k, path) for k in _NPZ_KEYS}
+    out = {}
+    for split in ("train", "test"):
+        (xs, xt), (ys, yt) = heads[f"x_{split}"], heads[f"y_{split}"]
+        name = f"{path.name}:{split}"
+        if xt.kind not in "biuf" or yt.kind not in "biuf":
+            raise InputError(f"{name}: non-numeric arrays (x: {xt}, y: {yt}); expected integer or float values")
+        if len(xs) < 2 or len(ys) != 1 or xs[0] != ys[0]:
+            raise InputError(f"{name}: x has shape {xs} and y {ys}; expected (n, ...) images and (n,) labels")
+        out[f"n_{split}"] = int(ys[0])
+        out[f"d_{split}"] = int(np.prod(xs[1:]))
+    if out.pop("d_train") != out.pop("d_test"):
+        raise InputError(f"{path}: x_train and x_test have different image sizes")
+    out["d"] = int(np.prod(heads["x_train"][0][1:]))
+    if classes is not None:
+        labels = _read_user_npz(path, keys=("y_train", "y_test"))
+        for split in ("train", "test"):
+            y = labels[f"y_{split}"]
+            _select_classes(np.empty((y.shape[0], 0)), y, _check_classes(classes), f"{path.name}:{split}")
+            out[f"n_{split}"] = int(np.isin(y, list(classes)).sum())
+    return out
+
+
+def _npy_header(archive: zipfile.ZipFile, key: str, path: Path):
+    """(shape, dtype) of the array ``key`` of an open ``.npz`` archive, from its header only."""
+    try:
+        with archive.open(f"{key}.npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(f"{path}: array {key} is unreadable ({exc})") from None
+    return shape, dtype
 
 
 def _load_npz_with_notes(
@@ -435,21 +534,7 @@ def _load_npz_with_notes(
     only sees the rows actually used).  Returns ``(arrays, notes, n_available)``.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in _NPZ_KEYS if k not in z.files]
-            if missing:
-                raise ValueError(
-                    f"{path}: missing array(s) {missing}; an MNIST-format file needs {list(_NPZ_KEYS)}"
-                )
-            raw = {k: z[k] for k in _NPZ_KEYS}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise ValueError(
-                f"{path}: contains object arrays (e.g. non-numeric labels); "
-                "store numeric arrays only"
-            ) from exc
-        raise
+    raw = _read_user_npz(path)
     if classes is not None:
         classes = _check_classes(classes)
     out, notes, avail = [], {}, {}
@@ -463,7 +548,7 @@ def _load_npz_with_notes(
         if subsample is not None:
             n, rng = subsample[split]
             if n > X.shape[0]:
-                raise ValueError(f"{name}: {X.shape[0]} samples available, {n} requested")
+                raise InputError(f"{name}: {X.shape[0]} samples available, {n} requested")
             idx = rng.permutation(X.shape[0])[:n]
             X, y = X[idx], y[idx]
             if n == 0:  # an explicitly requested empty split
@@ -474,7 +559,7 @@ def _load_npz_with_notes(
         )
         out += [X, y]
     if out[0].shape[1] != out[2].shape[1]:
-        raise ValueError(
+        raise InputError(
             f"{path}: x_train has {out[0].shape[1]} features but x_test has {out[2].shape[1]}"
         )
     return tuple(out), notes, avail
@@ -494,14 +579,6 @@ def load_npz(path, *, classes=None, check_parallel: bool = True, min_angle_deg: 
         path, classes=classes, check_parallel=check_parallel, min_angle_deg=min_angle_deg
     )
     return arrays
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- #
@@ -554,7 +631,7 @@ def _gen_sphere_relu(st, n_train, n_test, d, p, notes, info):
         out += [X, f]
     mean, std = float(out[1].mean()), float(out[1].std())
     if not std > 0.0:
-        raise ValueError("sphere-relu: teacher output is constant on the training set")
+        raise InputError("sphere-relu: teacher output is constant on the training set")
     out[1] = (out[1] - mean) / std
     out[3] = (out[3] - mean) / std
     info.update(teacher_width=k_t, label_mean=mean, label_std=std)
@@ -621,7 +698,7 @@ def _gen_digits(st, n_train, n_test, d, p, notes, info):
         logger.info("digits: %s", notes[-1])
     n_pool = X.shape[0]
     if n_train + n_test > n_pool:
-        raise ValueError(
+        raise InputError(
             f"digits: classes {classes} give only {n_pool} usable images, "
             f"but n_train + n_test = {n_train + n_test}"
         )
@@ -647,12 +724,12 @@ def _gen_npz(st, n_train, n_test, d, p, notes, info):
         subsample={"train": (n_train, st["train"]), "test": (n_test, st["test"])},
     )
     if d is not None and d != out[0].shape[1]:
-        raise ValueError(f"npz: {path} has d={out[0].shape[1]}, but d={d} was requested")
+        raise InputError(f"npz: {path} has d={out[0].shape[1]}, but d={d} was requested")
     for split in ("train", "test"):
         notes += [f"{split}: {s}" for s in nts[split]]
         info[f"n_available_{split}"] = int(avail[split])
     info.update(
-        path=str(path.resolve()), sha256=_sha256(path),
+        path=str(path.resolve()), sha256=sha256(path),
         classes=None if classes is None else list(classes),
     )
     if classes is not None:
@@ -780,7 +857,9 @@ def save_npz(path, ds: Dataset) -> None:
     Arrays ``X_train, y_train, X_test, y_test`` plus ``name`` and ``info``
     (JSON) as 0-d strings.  The data go to a temporary file in the same
     directory which is fsync'ed and then ``os.replace``-d onto ``path``; on any
-    error the temporary file is removed and ``path`` is left as it was.
+    error the temporary file is removed and ``path`` is left as it was.  Then the
+    file's SHA-256 goes to the sidecar ``<path>.sha256.json``, which
+    :func:`load_dataset` checks (:mod:`replication.integrity`).
     """
     arrays = {
         "X_train": ds.X_train, "y_train": ds.y_train,
@@ -789,16 +868,37 @@ def save_npz(path, ds: Dataset) -> None:
     }
     with atomic_output(path, fsync=True) as tmp, open(tmp, "wb") as f:
         _write_arrays(f, arrays)
+    write_checksum(path)
 
 
-def load_dataset(path) -> Dataset:
-    """Read a file written by :func:`save_npz` back into a :class:`Dataset`."""
-    path = Path(path)
-    with np.load(path, allow_pickle=False) as z:
-        missing = [k for k in ("X_train", "y_train", "X_test", "y_test", "name", "info") if k not in z.files]
-        if missing:
-            raise ValueError(f"{path}: not a saved Dataset, missing {missing}")
-        return Dataset(
-            z["X_train"], z["y_train"], z["X_test"], z["y_test"],
-            name=str(z["name"][()]), info=json.loads(str(z["info"][()])),
-        )
+def load_dataset(path, *, check: bool = True) -> Dataset:
+    """Read a file written by :func:`save_npz` back into a :class:`Dataset`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file.
+    check : bool
+        Verify the file against the SHA-256 sidecar :func:`save_npz` wrote
+        (:func:`replication.integrity.verify`) before reading it.
+
+    Raises
+    ------
+    DamagedFileError
+        The file is missing, damaged or does not match its checksum; the message names the file
+        and the command that regenerates it.
+    """
+    path = verify(path) if check else Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("X_train", "y_train", "X_test", "y_test", "name", "info") if k not in z.files]
+            if missing:
+                raise damaged(path, f"is not a saved data set (missing {missing})")
+            return Dataset(
+                z["X_train"], z["y_train"], z["X_test"], z["y_test"],
+                name=str(z["name"][()]), info=json.loads(str(z["info"][()])),
+            )
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise damaged(path, f"is unreadable ({type(exc).__name__}: {exc})") from None

@@ -26,6 +26,7 @@ from implicit.training import AUTO_LR_FRACTION
 
 from .datasets import load_dataset, make_dataset
 from .runs import concentration_widths
+from .integrity import verify
 
 
 def solver_settings(run: dict, **changes) -> implicit.SolverSettings:
@@ -285,7 +286,7 @@ def kernel_errors(job: dict, data_path, limit_path, *, engine_hash: str, threads
     implicit.set_threads(threads)
     job = dict(job)
     ds = load_dataset(data_path)
-    with np.load(limit_path) as z:
+    with np.load(verify(limit_path)) as z:
         limits = {"PhiPhi-Ginf": z["G_inf"], "ZZ-Kinf": z["K_inf"]}
     N = ds.n_train
 

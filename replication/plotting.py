@@ -670,4 +670,6 @@ def plot_experiment(name: str, df: pd.DataFrame) -> Figure:
 
 def plot_file(experiment: str, csv_path) -> Figure:
     """Rule ``plot``: the figure of one experiment from its aggregated CSV."""
-    return plot_experiment(experiment, pd.read_csv(csv_path))
+    from .integrity import verify
+
+    return plot_experiment(experiment, pd.read_csv(verify(csv_path)))

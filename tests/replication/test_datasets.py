@@ -351,7 +351,7 @@ def test_save_load_round_trip(tmp_path, kind):
     for f in ("X_train", "y_train", "X_test", "y_test"):
         assert getattr(back, f).tobytes() == getattr(ds, f).tobytes()
         assert getattr(back, f).dtype == np.float64
-    assert sorted(os.listdir(path.parent)) == ["ds.npz"]
+    assert sorted(os.listdir(path.parent)) == ["ds.npz", "ds.npz.sha256.json"]  # the file and its checksum
 
 
 def test_save_npz_is_atomic(tmp_path, monkeypatch):
@@ -376,7 +376,7 @@ def test_save_npz_is_atomic(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "_write_arrays", failing_writer)
     with pytest.raises(OSError):
         save_npz(path, other)
-    assert path.read_bytes() == before and os.listdir(tmp_path) == ["ds.npz"]
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["ds.npz", "ds.npz.sha256.json"]
     np.testing.assert_array_equal(load_dataset(path).X_train, ds.X_train)
 
 

@@ -7,6 +7,7 @@ rule aggregate:
         runs=run_csvs,
     output:
         csv="results/{experiment}.csv",
+        sha256="results/{experiment}.csv.sha256.json",
     params:
         # analysis settings of the experiment block (e.g. linear-width's target): CSV columns
         settings=lambda w: runs.analysis_settings(config, w.experiment),

@@ -6,6 +6,7 @@ rule concentration:
     """One job of the concentration table: λ_min(ΦΦᵀ)/λ0 and ‖ΦΦᵀ − G∞‖₂/λ0 along the width grid."""
     output:
         csv="results/runs/concentration/{run_id}.csv",
+        sha256="results/runs/concentration/{run_id}.csv.sha256.json",
         json="results/runs/concentration/{run_id}.json",
     params:
         run=job_params(table_row(CONCENTRATION_RUNS, "concentration")),

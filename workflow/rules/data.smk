@@ -7,6 +7,7 @@ rule data:
         user=lambda w: [DATASET_ENTRIES[w.dataset]["path"]] if DATASET_ENTRIES[w.dataset]["kind"] == "npz" else [],
     output:
         npz="results/data/{dataset}.npz",
+        sha256="results/data/{dataset}.npz.sha256.json",
     params:
         entry=lambda w: DATASET_ENTRIES[w.dataset],
         code=DATA_HASH,

@@ -11,6 +11,7 @@ rule gradient_flow:
         data=lambda w: "results/data/{dataset}.npz".format(**table_row(GF_RUNS, "flow/gf")(w)),
     output:
         csv="results/runs/flow/gf/{run_id}.csv",
+        sha256="results/runs/flow/gf/{run_id}.csv.sha256.json",
         json="results/runs/flow/gf/{run_id}.json",
     params:
         run=job_params(table_row(GF_RUNS, "flow/gf")),

@@ -10,6 +10,7 @@ rule kernel_limit:
         data="results/data/{dataset}.npz",
     output:
         npz="results/kernels/{dataset}_g{gamma}.npz",
+        sha256="results/kernels/{dataset}_g{gamma}.npz.sha256.json",
     params:
         engine=ENGINE_HASH,
     log:
@@ -38,6 +39,7 @@ rule kernel_errors:
         limit=lambda w: "results/kernels/{dataset}_g{gamma:g}.npz".format(**table_row(KERNEL_RUNS, "kernel")(w)),
     output:
         csv="results/runs/kernel/{run_id}.csv",
+        sha256="results/runs/kernel/{run_id}.csv.sha256.json",
         json="results/runs/kernel/{run_id}.json",
     params:
         run=job_params(table_row(KERNEL_RUNS, "kernel")),

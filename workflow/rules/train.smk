@@ -8,6 +8,7 @@ rule train:
         data=lambda w: f"results/data/{run_row(w)['dataset']}.npz",
     output:
         csv="results/runs/{experiment}/{run_id}.csv",
+        sha256="results/runs/{experiment}/{run_id}.csv.sha256.json",
         json="results/runs/{experiment}/{run_id}.json",
     params:
         run=job_params(run_row),

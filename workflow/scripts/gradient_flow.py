@@ -2,6 +2,7 @@
 
 from replication import jobs
 from replication.files import write_csv, write_json
+from replication.integrity import write_checksum
 from replication.logs import logged
 
 with logged(snakemake, "gradient_flow") as log:
@@ -10,4 +11,5 @@ with logged(snakemake, "gradient_flow") as log:
         threads=snakemake.threads, log=log,
     )
     write_csv(table, snakemake.output.csv)
+    write_checksum(snakemake.output.csv)
     write_json(meta, snakemake.output.json)

@@ -6,5 +6,5 @@ from replication.logs import logged
 
 with logged(snakemake, "data") as log:
     ds = make_data(snakemake.params.entry)
-    save_npz(snakemake.output.npz, ds)
+    save_npz(snakemake.output.npz, ds)  # and its checksum sidecar
     log.info("%s: %r, notes: %s", snakemake.wildcards.dataset, ds, ds.info.get("notes"))
