@@ -25,7 +25,7 @@ TEST_CONFIG = "workflow/config/test.yaml"
 
 def snakemake(cwd, *args, check=True):
     """Run snakemake in ``cwd``; returns the CompletedProcess with stdout+stderr in ``.out``."""
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=1200)  # a bound on a hung run, not a speed test
     proc.out = proc.stdout + proc.stderr
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.out[-4000:]}")
