@@ -134,7 +134,8 @@ def test_jobs_run_from_their_job_scripts(tmp_path, numba_cache):
         if target[1] == "train":
             wildcards = dict(kv.split("=", 1) for kv in target[2].split(","))
             row = table[(wildcards["experiment"], wildcards["run_id"])]
-            assert (int(opts["mem"]), int(opts["time"])) == (row["mem_mb"], row["runtime"])
+            req = cost.request(row)  # run rows hold no requests: the rules compute them
+            assert (int(opts["mem"]), int(opts["time"])) == (req["mem_mb"], req["runtime"])
             assert int(opts["cpus-per-task"]) == row["threads"]
 
     # the outputs are complete, benchmarks.csv included
@@ -201,7 +202,8 @@ def test_jobs_run_as_slurm_jobs(tmp_path, numba_cache):
         request = (megabytes(info["MinMemoryNode"]), minutes(info["TimeLimit"]), int(info["CPUs/Task"]))
         if job["rule"] == "train":
             row = width[job["wildcards"]["run_id"]]
-            assert request == (row["mem_mb"], row["runtime"], row["threads"]), (job, info)
+            req = cost.request(row)
+            assert request == (req["mem_mb"], req["runtime"], row["threads"]), (job, info)
             seen["train"].append(job["wildcards"]["run_id"])
         else:  # profiles/slurm: set-resources data
             assert job["rule"] == "data" and request == (1000, 10, 1), (job, info)
@@ -247,7 +249,8 @@ def test_slurm_profile_plans_the_paper_dag(tmp_path):
         assert (res.get("slurm_account"), res.get("slurm_partition")) == ("proj-42", "cpu-long"), job
         if job["rule"] == "train":
             row = table[(job["wildcards"]["experiment"], job["wildcards"]["run_id"])]
-            assert (int(res["mem_mb"]), int(res["runtime"])) == (row["mem_mb"], row["runtime"])
+            req = cost.request(row)
+            assert (int(res["mem_mb"]), int(res["runtime"])) == (req["mem_mb"], req["runtime"])
         else:
             assert "runtime" in res and "mem_mb" in res
 
@@ -259,9 +262,11 @@ def test_slurm_profile_plans_the_paper_dag(tmp_path):
     retry = {(j["wildcards"]["experiment"], j["wildcards"]["run_id"]): j["resources"] for j in retry if j["rule"] == "train"}
     assert len(retry) == len(table)
     for key, row in table.items():
-        assert (int(retry[key]["mem_mb"]), int(retry[key]["runtime"])) == (2 * row["mem_mb"], 2 * row["runtime"])
+        req = cost.request(row)
+        assert (int(retry[key]["mem_mb"]), int(retry[key]["runtime"])) == (2 * req["mem_mb"], 2 * req["runtime"])
     row = max(table.values(), key=lambda r: r["m"])
-    assert cost.request(row, attempt=3) == {"mem_mb": 3 * row["mem_mb"], "runtime": 3 * row["runtime"]}
+    req = cost.request(row)
+    assert cost.request(row, attempt=3) == {"mem_mb": 3 * req["mem_mb"], "runtime": 3 * req["runtime"]}
 
 
 def test_cost_estimate_is_the_documented_formula():
