@@ -39,9 +39,9 @@ WELL_POSEDNESS = (
 DEFAULT_CONFIG = "workflow/config/default.yaml"
 #: what to do when a configuration file lacks whole blocks
 PARTIAL_HINT = (
-    f"a --configfile replaces the default configuration; to change only some keys, pass the default "
+    "a --configfile replaces the default configuration; to change only some keys, pass the default "
     f"first and your changes after it: --configfile {DEFAULT_CONFIG} my-changes.yaml (later files "
-    f"update earlier ones key by key), or use --config (docs/configuration.md)"
+    "update earlier ones key by key), or use --config (docs/configuration.md)"
 )
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 

@@ -53,9 +53,11 @@ REQUIRE_SLURM = os.environ.get("IMPLICIT_REQUIRE_SLURM") == "1"
 
 
 def snakemake(cwd, *args, env=None, timeout=600):
-    """Run snakemake in ``cwd``; fail with the end of its output if it fails."""
+    """Run snakemake in ``cwd``; fail with the end of its output if it fails. The tests read
+    each job's block (wildcards, resources), which IMPLICIT_JOB_DETAILS=1 prints instead of the
+    rules' messages (workflow/rules/common.smk)."""
     proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, "IMPLICIT_JOB_DETAILS": "1", **(env or {})})
     proc.out = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.out[-5000:]}")

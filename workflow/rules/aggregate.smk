@@ -2,7 +2,9 @@ rule aggregate:
     """All run CSVs of one experiment → results/<experiment>.csv (GD: one row per run × recorded
     step with per-run summaries; flow: GD and gradient-flow rows; kernel: one row per error)."""
     message:
-        "aggregate {wildcards.experiment}: its run CSVs under results/runs/{wildcards.experiment}/ → {output.csv}"
+        job_message(
+            "aggregate {wildcards.experiment}: its run CSVs under results/runs/{wildcards.experiment}/ → {output.csv}"
+        )
     input:
         runs=run_csvs,
     output:

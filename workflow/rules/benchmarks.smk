@@ -56,7 +56,9 @@ BENCHMARK_JOBS = (
 rule benchmarks:
     """Every benchmark file of the configuration (time, peak memory) + the cost model's estimate."""
     message:
-        "benchmarks: time and memory of every job of this configuration next to the cost model's estimate → {output.csv}"
+        job_message(
+            "benchmarks: time and memory of every job of this configuration next to the cost model's estimate → {output.csv}"
+        )
     input:
         # benchmark files count as outputs of their jobs: this rule runs after all of them
         tsv=[job["path"] for job in BENCHMARK_JOBS],

@@ -3,7 +3,9 @@ rule claims:
     thresholds of the config's `claims` block (replication.claims.evaluate_claims). A failing
     claim is a row with pass = False, not a failing job. claims.html is its page in the report."""
     message:
-        "claims: every claim on the aggregated CSVs against the thresholds of the config's claims block → {output.csv}, {output.md}, {output.html}"
+        job_message(
+            "claims: every claim on the aggregated CSVs against the thresholds of the config's claims block → {output.csv}, {output.md}, {output.html}"
+        )
     input:
         csvs=expand("results/{experiment}.csv", experiment=EXPERIMENTS),
     output:

@@ -1,4 +1,5 @@
 # Shared state of the rules: the run tables, wildcard patterns, code hashes, resources.
+import os
 import re
 from pathlib import Path
 
@@ -28,6 +29,16 @@ BENCHMARK = {
     "gradient_flow": "results/benchmarks/gradient_flow/{run_id}.tsv",
     "concentration": "results/benchmarks/concentration/{run_id}.tsv",
 }
+
+# Each rule's `message:` says what a job does with its parameters; Snakemake prints it instead
+# of the job's block (input, output, wildcards, resources). IMPLICIT_JOB_DETAILS=1 prints the
+# blocks instead, e.g. to read every job's resources in a dry run (docs/cluster.md).
+JOB_DETAILS = os.environ.get("IMPLICIT_JOB_DETAILS", "0") not in ("", "0")
+
+
+def job_message(text):
+    """A rule's message, or None (Snakemake's job block) when IMPLICIT_JOB_DETAILS is set."""
+    return None if JOB_DETAILS else text
 
 
 def alternatives(names):

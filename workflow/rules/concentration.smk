@@ -16,7 +16,10 @@ rule concentration:
     benchmark:
         BENCHMARK["concentration"]
     message:
-        "concentration {wildcards.run_id}: feature Gram at initialisation along the width"
+        job_message(
+            "concentration {wildcards.run_id}: λ_min(ΦΦᵀ)/λ0 and ‖ΦΦᵀ − G∞‖/λ0 at initialisation along the width grid "
+            "for N = {params.run[N]}, d = {params.run[d]} → {output.csv}"
+        )
     threads: lambda w: table_row(CONCENTRATION_RUNS, "concentration")(w)["threads"]
     resources:
         **requests(table_row(CONCENTRATION_RUNS, "concentration"), "concentration"),

@@ -1,7 +1,9 @@
 rule data:
     """One data set of the config (or derived from one): train/test split, unit-norm rows, no parallel pairs."""
     message:
-        "data {wildcards.dataset}: {params.entry[kind]}, n_train = {params.entry[n_train]}, n_test = {params.entry[n_test]}, seed {params.entry[seed]}"
+        job_message(
+            "data {wildcards.dataset}: {params.entry[kind]}, n_train = {params.entry[n_train]}, n_test = {params.entry[n_test]}, seed {params.entry[seed]}"
+        )
     input:
         # a user's MNIST-format file (kind npz) is an input: replacing it regenerates the data set
         user=lambda w: [DATASET_ENTRIES[w.dataset]["path"]] if DATASET_ENTRIES[w.dataset]["kind"] == "npz" else [],

@@ -4,9 +4,12 @@
 rule gradient_flow:
     """One job of the gradient-flow table: dθ/dt = −∇L(θ) from the GD runs' θ(0), at their record times."""
     message:
-        "gradient_flow {wildcards.run_id}: ODE dθ/dt = −∇L(θ) on {params.run[dataset]} (N = {params.run[N]}), "
-        "m = {params.run[m]}, γ = {params.run[gamma]}, to t = {params.run[steps]}·η_max, "
-        "rtol = {params.run[rtol]}, seeds {params.run[seeds]}"
+        job_message(
+            "gradient_flow {wildcards.run_id}: ODE dθ/dt = −∇L(θ) on {params.run[dataset]} (N = {params.run[N]}), "
+            "m = {params.run[m]}, γ = {params.run[gamma]}, to t = {params.run[steps]}·η_max, "
+            "rtol = {params.run[rtol]}, seeds {params.run[seeds]}"
+            "; requests: {threads} threads, {resources.mem_mb} MB, {resources.runtime} min"
+        )
     input:
         data=lambda w: "results/data/{dataset}.npz".format(**table_row(GF_RUNS, "flow/gf")(w)),
     output:

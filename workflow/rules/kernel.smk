@@ -5,7 +5,10 @@
 rule kernel_limit:
     """G∞ and K∞ of one data set at one γ, computed once and shared by every width and seed."""
     message:
-        "kernel_limit {wildcards.dataset}, γ = {wildcards.gamma}: the infinite-width kernels G∞ and K∞ of its training inputs → {output.npz}"
+        job_message(
+            "kernel_limit {wildcards.dataset}, γ = {wildcards.gamma}: the infinite-width kernels G∞ and K∞ of its training inputs → {output.npz}"
+            "; requests: {threads} threads, {resources.mem_mb} MB, {resources.runtime} min"
+        )
     input:
         data="results/data/{dataset}.npz",
     output:
@@ -32,8 +35,11 @@ rule kernel_limit:
 rule kernel_errors:
     """One job of the kernel table: ‖ΦΦᵀ − G∞‖ and ‖ZZᵀ − K∞‖ for its seeds at one width m."""
     message:
-        "kernel_errors {wildcards.run_id}: ‖ΦᵀΦ − G∞‖ and ‖ZᵀZ − K∞‖ at initialisation on {params.run[dataset]}, "
-        "m = {params.run[m]}, γ = {params.run[gamma]}, seeds {params.run[seeds]}"
+        job_message(
+            "kernel_errors {wildcards.run_id}: ‖ΦᵀΦ − G∞‖ and ‖ZᵀZ − K∞‖ at initialisation on {params.run[dataset]}, "
+            "m = {params.run[m]}, γ = {params.run[gamma]}, seeds {params.run[seeds]}"
+            "; requests: {threads} threads, {resources.mem_mb} MB, {resources.runtime} min"
+        )
     input:
         data=lambda w: "results/data/{dataset}.npz".format(**table_row(KERNEL_RUNS, "kernel")(w)),
         limit=lambda w: "results/kernels/{dataset}_g{gamma:g}.npz".format(**table_row(KERNEL_RUNS, "kernel")(w)),

@@ -1,7 +1,9 @@
 rule plot:
     """results/<experiment>.csv → figures/<experiment>.png/.pdf; reads nothing else."""
     message:
-        "plot {wildcards.experiment}: {input.csv} → {output.png}, {output.pdf}"
+        job_message(
+            "plot {wildcards.experiment}: {input.csv} → {output.png}, {output.pdf}"
+        )
     input:
         csv="results/{experiment}.csv",
     output:

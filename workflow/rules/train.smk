@@ -1,9 +1,12 @@
 rule train:
     """One GD job of the run table (any GD experiment; its seeds one after the other): tidy CSV trace + JSON provenance."""
     message:
-        "train {wildcards.experiment}/{wildcards.run_id}: GD on {params.run[dataset]} (N = {params.dataset[n_train]}), "
-        "m = {params.run[m]}, γ = {params.run[gamma]}, {params.run[steps]} steps, lr = {params.run[lr]}, "
-        "blocks {params.run[trainable]}, seeds {params.run[seeds]} (progress: {log})"
+        job_message(
+            "train {wildcards.experiment}/{wildcards.run_id}: GD on {params.run[dataset]} (N = {params.dataset[n_train]}), "
+            "m = {params.run[m]}, γ = {params.run[gamma]}, {params.run[steps]} steps, lr = {params.run[lr]}, "
+            "blocks {params.run[trainable]}, seeds {params.run[seeds]}"
+            "; requests: {threads} threads, {resources.mem_mb} MB, {resources.runtime} min; progress: {log}"
+        )
     input:
         data=lambda w: f"results/data/{run_row(w)['dataset']}.npz",
     output:
