@@ -108,7 +108,8 @@ def result_bytes(repo: Path) -> dict:
 
 def test_every_intermediate_file_has_a_matching_checksum(done):
     files = checked_files(done)
-    assert len(files) == 4 + 1 + 26 + 3 + 1 + 9  # data sets, kernel, train, kernel_errors, gradient_flow, aggregated
+    # data sets, kernel, train, kernel_errors, gradient_flow, concentration (2 N × 2 seeds), aggregated
+    assert len(files) == 4 + 1 + 26 + 3 + 1 + 4 + 10
     for path in files:
         assert integrity.verify(path) == path
     sidecars = sorted((done / "results").rglob("*" + integrity.SUFFIX))
