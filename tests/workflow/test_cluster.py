@@ -150,7 +150,8 @@ def test_jobs_run_from_their_job_scripts(tmp_path, numba_cache):
     others = bench[bench["rule"] != "train"]["rule"].value_counts().to_dict()
     assert others == {"kernel_errors": len(runs.kernel_table(config)),
                       "kernel_limit": len(runs.kernel_limits(config)),
-                      "gradient_flow": len(runs.gf_table(config))}
+                      "gradient_flow": len(runs.gf_table(config)),
+                      "concentration": len(runs.concentration_table(config))}
     assert all(others.values())
     assert (bench["s"] > 0).all() and (bench["max_rss"] > 0).all()
 
