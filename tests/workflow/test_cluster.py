@@ -52,7 +52,7 @@ def slurm_reachable() -> bool:
 REQUIRE_SLURM = os.environ.get("IMPLICIT_REQUIRE_SLURM") == "1"
 
 
-def snakemake(cwd, *args, env=None, timeout=600):
+def snakemake(cwd, *args, env=None, timeout=1500):
     """Run snakemake in ``cwd``; fail with the end of its output if it fails. The tests read
     each job's block (wildcards, resources), which IMPLICIT_JOB_DETAILS=1 prints instead of the
     rules' messages (workflow/rules/common.smk)."""
