@@ -82,7 +82,8 @@ GD = [e for e in EXPERIMENTS if e in runs.EXPANDERS]
 def job_counts(config) -> dict:
     """{rule: jobs} of the computing rules for ``config``."""
     return {"train": len(runs.run_table(config)), "kernel_errors": len(runs.kernel_table(config)),
-            "kernel_limit": len(runs.kernel_limits(config)), "gradient_flow": len(runs.gf_table(config))}
+            "kernel_limit": len(runs.kernel_limits(config)), "gradient_flow": len(runs.gf_table(config)),
+            "concentration": len(runs.concentration_table(config))}
 
 
 # --------------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def test_dry_run(repo, config):
     assert set(experiments) == set(runs.EXPANDERS) | set(runs.OTHER_EXPERIMENTS)  # every experiment
     for rule, n in job_counts(cfg).items():
         assert jobs.get(rule, 0) == n, rule
-    assert jobs["plot"] == jobs["aggregate"] == len(experiments) == 9 and jobs["claims"] == 1
+    assert jobs["plot"] == jobs["aggregate"] == len(experiments) == 10 and jobs["claims"] == 1
     assert jobs["data"] == len(runs.all_datasets(cfg))
 
 
