@@ -123,12 +123,12 @@ def test_no_sys_path_manipulation():
 #: the name of the specification document the project started from, kept outside the
 #: repository; docs/ states the model and the claims instead (spelled here so that this file,
 #: too, does not name it)
-OUTSIDE_SPEC = re.compile(r"\b" + "spec".upper() + r"\b")
+OUTSIDE_DOCUMENT = re.compile(r"\b" + "spec".upper() + r"\b")
 
 
 def test_repository_is_self_contained():
     """No reference to the specification document outside the repository (docs/ replaces it)."""
     tracked = subprocess.run(["git", "ls-files", *PACKAGES, "workflow", "tests", "docs", "README.md"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout.split()
-    offenders = [f for f in tracked if OUTSIDE_SPEC.search((ROOT / f).read_text(errors="replace"))]
+    offenders = [f for f in tracked if OUTSIDE_DOCUMENT.search((ROOT / f).read_text(errors="replace"))]
     assert not offenders
