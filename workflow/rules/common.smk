@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from replication import cost, runs
+from replication import cost, realdata, runs
 from replication.sources import local_imports, source_hash
 
 # Software of every rule for `--sdm conda` (the same pins as requirements.txt).
@@ -100,3 +100,14 @@ def run_csvs(wildcards):
 def caption(wildcards):
     """Per-experiment caption text of a figure (workflow/report/captions/<experiment>.rst)."""
     return (PACKAGES / "workflow" / "report" / "captions" / f"{wildcards.experiment}.rst").read_text()
+
+
+def data_files(wildcards):
+    """The files a data set is made from: a user's MNIST-format file (kind npz) or the converted
+    real images in the data cache (docs/data.md); replacing one regenerates the data set."""
+    entry = DATASET_ENTRIES[wildcards.dataset]
+    if entry["kind"] == "npz":
+        return [entry["path"]]
+    if entry["kind"] in realdata.IMAGE_KINDS:
+        return [str(realdata.converted_path(entry["kind"]))]
+    return []

@@ -1,8 +1,7 @@
 rule data:
     """One data set of the config (or derived from one): train/test split, unit-norm rows, no parallel pairs."""
     input:
-        # a user's MNIST-format file (kind npz) is an input: replacing it regenerates the data set
-        user=lambda w: [DATASET_ENTRIES[w.dataset]["path"]] if DATASET_ENTRIES[w.dataset]["kind"] == "npz" else [],
+        user=data_files,
     output:
         npz="results/data/{dataset}.npz",
     params:
