@@ -151,7 +151,9 @@ def compare_precisions(config: dict, steps: int, *, experiment: str = "sibling-f
             t0 = time.perf_counter()
             table, summary = run_gd(run, data[row["dataset"]])
             seconds[dtype][row["run_id"]] = time.perf_counter() - t0
-            log(f"{dtype} {row['run_id']}: {summary['status']}, η = {summary['lr']:.6g}, {seconds[dtype][row['run_id']]:.1f} s")
+            per_step = (summary["wall_seconds"] - summary["lr_seconds"]) / steps
+            log(f"{dtype} {row['run_id']}: {summary['status']}, η = {summary['lr']:.6g}, {seconds[dtype][row['run_id']]:.1f} s "
+                f"(choosing η {summary['lr_seconds']:.1f} s, then {per_step:.3f} s per step)")
             parts.append(table)
         tables[dtype] = with_run_summaries(pd.concat(parts, ignore_index=True))
     dev = deviations(tables["float64"], tables["float32"])

@@ -575,7 +575,7 @@ def plot_sibling_fig1(df: pd.DataFrame) -> Figure:
         _lines(axes[1, 2], g, "rho_drift", order, palette)
         axes[1, 2].axhline(0.0, color="grey", linewidth=0.8)
         rho0 = g[g["step"] == 0].groupby("m")["rho"].mean()
-        axes[1, 2].set_title("drift from the start; ρ(A(0)): " + ", ".join(f"{v:.4f}" for v in rho0.values),
+        axes[1, 2].set_title("drift from the start; ρ(A(0)) = " + ", ".join(f"{v:.4f} (m = {m})" for m, v in rho0.items()),
                              fontsize="small")
         f = found[found["dataset"] == name].set_index("finding")["holds"]
         verdict = lambda k: {True: "yes", False: "no"}.get(f.get(k), "—")  # noqa: E731
