@@ -575,7 +575,7 @@ def plot_sibling_fig1(df: pd.DataFrame) -> Figure:
         _lines(axes[1, 2], g, "rho_drift", order, palette)
         axes[1, 2].axhline(0.0, color="grey", linewidth=0.8)
         rho0 = g[g["step"] == 0].groupby("m")["rho"].mean()
-        axes[1, 2].set_title("drift from the start; ρ(A(0)) = " + ", ".join(f"{v:.4f} (m = {m})" for m, v in rho0.items()),
+        axes[1, 2].set_title("drift from the start; ρ(A(0)):\n" + ", ".join(f"{v:.4f} (m = {m})" for m, v in rho0.items()),
                              fontsize="small")
         f = found[found["dataset"] == name].set_index("finding")["holds"]
         verdict = lambda k: {True: "yes", False: "no"}.get(f.get(k), "—")  # noqa: E731
@@ -585,8 +585,8 @@ def plot_sibling_fig1(df: pd.DataFrame) -> Figure:
         stopped = _stopped_note(df[df["dataset"] == name], "curves end early")
         head = (f"{name}: N = {N}, n_test = {n_test}, d = {int(g['d'].iloc[0])}, γ = {_one(g, 'gamma')}, {eta} for every m, "
                 f"{dtype}, {g['seed'].nunique()} seed(s){stopped}")
-        verdicts = (f"wider trains faster (L(K)/L(0)): {verdict('train-faster')};  lower test loss: {verdict('test-lower')};  "
-                    f"ρ within {figure1.RHO_DRIFT:.0%} of its start: {verdict('rho-stays')}")
+        verdicts = (f"wider m: faster (L(K)/L(0) lower): {verdict('train-faster')};  lower L(K): {verdict('train-lower')};  "
+                    f"lower test loss: {verdict('test-lower')};  ρ within {figure1.RHO_DRIFT:.0%} of its start: {verdict('rho-stays')}")
         sub.suptitle(head + "\n" + verdicts, fontsize="medium")
     fig.suptitle("The sibling paper's Figure 1 (arXiv:2110.05645): full-batch GD, one fixed step for every width", fontsize="large")
     return fig
