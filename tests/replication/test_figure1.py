@@ -1,4 +1,4 @@
-"""replication.figure1 and the sibling-fig1 figure: the findings, float32 against float64."""
+"""replication.figure1, replication.precision and the sibling-fig1 figure: the findings, float32 against float64."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from replication import figure1
+from replication import figure1, precision
 from replication.plotting import plot_sibling_fig1
 
 
@@ -62,10 +62,10 @@ def test_float32_against_float64_on_a_small_sweep():
         "experiments": {"sibling-fig1": {"datasets": ["tiny"], "gamma": 0.1, "widths": [16, 48], "seeds": [0],
                                          "dtype": "float32", "tol": 1e-6}},
     }
-    out = figure1.compare_precisions(config, 20, log=lambda *_: None)
+    out = precision.compare_precisions(config, 20, log=lambda *_: None)
     dev = out["deviations"].set_index("quantity")["max_deviation"]
     assert dev["lr"] == 0 and dev["train_loss"] < 1e-4 and dev["test_loss"] < 1e-4 and dev["rho"] < 1e-6
     assert set(out["tables"]["float32"]["dtype"]) == {"float32"} and out["tol32"] == 1e-6
     agree = out["findings_agree"]
     assert len(agree) == 4 and (agree["holds_64"] == agree["holds_32"]).all()
-    assert "| train_loss | relative |" in figure1._markdown(out)
+    assert "| train_loss | relative |" in precision._markdown(out)
