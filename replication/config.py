@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from .datasets import DATASET_FIELDS, DIGITS_D, DIGITS_MAX_SAMPLES, KIND_PARAMS, inspect_npz
+from . import realdata
+from .datasets import DATASET_FIELDS, DIGITS_D, DIGITS_MAX_SAMPLES, IMAGE_D, KIND_PARAMS, inspect_npz
 from .errors import ConfigError, InputError, json_path
 from .runs import NAME_RE, derived_name, gf_table, kernel_table, run_table
 
@@ -33,6 +34,11 @@ WELL_POSEDNESS = (
     "fixed-point map stops being a contraction; docs/model.md). Use 0 < γ < 0.5 here; ill-posed "
     "γ belong in the 'gamma' experiment, which records non-converging runs as failures"
 )
+#: the smallest fixed-point tolerance of a float32 run: float32 solves stall near 2e-8
+#: (docs/performance.md, "float32 runs")
+FLOAT32_MIN_TOL = 1e-7
+#: experiments whose computations run in float64 only (gradient flow, kernel limits)
+FLOAT64_ONLY = frozenset({"flow", "kernel"})
 
 
 #: the default configuration, which a partial configuration file is layered over
@@ -199,7 +205,22 @@ def semantic_errors(config, workdir=".") -> list[str]:
                         errors.append(f"{where}.{key}: γ = {g} ≥ {GAMMA_WELL_POSED} is {WELL_POSEDNESS}")
         if not any(name not in datasets for name in block.get("datasets", [])):
             errors += _experiment_errors(config, exp, block, where)
+        errors += _precision_errors(config, exp, block, where)
     return errors
+
+
+def _precision_errors(config, exp, block, where) -> list[str]:
+    """``dtype: float32`` needs a tolerance float32 can meet, and a GD experiment that uses it."""
+    training = config.get("training", {})
+    dtype, tol = block.get("dtype", training.get("dtype", "float64")), block.get("tol", training.get("tol"))
+    if dtype != "float32":
+        return []
+    if exp in FLOAT64_ONLY:
+        return [f"{where}.dtype: {exp!r} runs in float64 only (its ODE or kernel computations); set dtype: float64 in its block"]
+    if tol is not None and tol < FLOAT32_MIN_TOL:
+        return [f"{where}.tol: {tol:g} is below what float32 solves reach; dtype float32 needs tol ≥ {FLOAT32_MIN_TOL:g} "
+                "(e.g. 1e-6)"]
+    return []
 
 
 def _experiment_errors(config, exp, block, where) -> list[str]:
@@ -222,6 +243,13 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
                     elif m > MAX_COUNT:
                         errors.append(f"{where}.ratios[{j}]: m = (m/N)·N = {r:g}·{N} = {m:g} exceeds the largest "
                                       f"width, {MAX_COUNT:g}")
+    lr = block.get("lr", config.get("training", {}).get("lr"))
+    if lr != "auto" and ("lr_width" in block or "lr_fraction" in block):
+        errors.append(f"{where}.lr: lr_width and lr_fraction choose η from a network at initialisation; they need lr: auto "
+                      f"(or leave them out to use lr: {lr})")
+    elif exp == "sibling-fig1" and lr != "auto":
+        errors.append(f"{where}.lr: sibling-fig1 chooses its one step itself (η = lr_fraction·2/λ_max(H(0)) at lr_width); "
+                      "use lr: auto")
     if exp == "flow":
         if "lr" in block:
             errors.append(f"{where}.lr: the flow experiment sets its step sizes with lr_fractions (η = f·2/λ_max(H(0)))")
@@ -249,6 +277,12 @@ def _dataset_errors(where, ds, workdir=".") -> list[str]:
                 f"{where}.n_train: n_train + n_test = {ds['n_train'] + ds['n_test']} exceeds the "
                 f"~{DIGITS_MAX_SAMPLES} images of two digit classes"
             )
+    elif kind in realdata.IMAGE_KINDS:
+        if d not in (None, IMAGE_D):
+            errors.append(f"{where}.d: {kind} images are converted to grayscale 28×28, so d must be {IMAGE_D} or null, got {d}")
+        problem = realdata.missing(kind)
+        if problem:
+            errors.append(f"{where}.kind: {problem}")
     elif kind == "npz":
         if "path" not in ds:
             errors.append(f"{where}.path: kind 'npz' needs the path of a .npz file")

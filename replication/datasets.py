@@ -1,4 +1,4 @@
-"""Data sets of the experiments and the loader for user (MNIST-format) files.
+"""Data sets of the experiments, the real image sets and the loader for user (MNIST-format) files.
 
 Every :class:`Dataset` produced here satisfies the standing assumptions of the
 theory in Gao & Gao (arXiv:2205.07463):
@@ -39,6 +39,10 @@ Fixing policy
   scikit-learn 1.9: none of the 1797 bundled images is an exact duplicate and
   classes (0, 1) have no pair with ``|cos| > 0.999``, so the counts are 0; the
   code path exists for other versions / class pairs.)
+* real images (``mnist``, ``fashion-mnist``, ``cifar10``, ``svhn``; files from
+  :mod:`replication.realdata`): a seeded, class-balanced subsample of each split, rows
+  flattened and normalised, then offending rows *jittered* as for the generated sets (the
+  sibling paper adds Gaussian jitter to one sample of each parallel pair); counts in the notes.
 * user files (``npz``): nothing is altered except row normalisation, which is
   reported in the notes and logged; duplicates and (anti)parallel rows are
   refused with a ``ValueError``.  ``make_dataset("npz", ...)`` runs the
@@ -65,6 +69,7 @@ import numpy as np
 from .errors import InputError
 from .files import atomic_output
 from .integrity import damaged, sha256, verify, write_checksum
+from .realdata import IMAGE_KINDS, load_images
 
 __all__ = [
     "DEFAULT_MIN_ANGLE_DEG",
@@ -94,6 +99,8 @@ _BLOCK = 1024  # rows per Gram block: N=5000 -> at most 1024 x 5000 at a time
 DIGITS_D = 64
 #: two classes of scikit-learn's digits hold about 360 images
 DIGITS_MAX_SAMPLES = 360
+#: the real image sets are grayscale 28×28
+IMAGE_D = 784
 
 _STREAMS = ("train", "test", "teacher", "aux")
 
@@ -737,6 +744,45 @@ def _gen_npz(st, n_train, n_test, d, p, notes, info):
     return list(out)
 
 
+def _balanced(y: np.ndarray, n: int, rng: np.random.Generator, name: str) -> np.ndarray:
+    """Indices of n rows of labels y (±1): n − n//2 of class −1 and n//2 of class +1, drawn
+    without replacement and shuffled together."""
+    picks = []
+    for label, k in ((-1.0, n - n // 2), (1.0, n // 2)):
+        pool = np.flatnonzero(y == label)
+        if k > pool.size:
+            raise ValueError(f"{name}: {k} images of class {label:+g} requested, {pool.size} available")
+        picks.append(pool[rng.permutation(pool.size)[:k]])
+    idx = np.concatenate(picks)
+    return idx[rng.permutation(idx.size)]
+
+
+def _gen_images(kind, st, n_train, n_test, d, p, notes, info):
+    """A real image set (:data:`IMAGE_KINDS`): two classes, a class-balanced subsample of each
+    split (streams train, test), rows flattened and normalised, parallel pairs jittered (aux)."""
+    if d is not None and d != IMAGE_D:
+        raise ValueError(f"{kind}: images are grayscale 28×28 so d={IMAGE_D}, got d={d}")
+    classes = _check_classes(p.pop("classes", (0, 1)))
+    arrays, source = load_images(kind)
+    out = []
+    for split, n in (("train", n_train), ("test", n_test)):
+        name = f"{kind}:{split}"
+        X, y = _select_classes(arrays[f"x_{split}"].reshape(-1, IMAGE_D), arrays[f"y_{split}"], classes, name)
+        info[f"n_available_{split}"] = [int((y == -1).sum()), int((y == 1).sum())]
+        idx = _balanced(y, n, st[split], name)
+        X, y, k = _separate(X[idx].astype(np.float64), y[idx], st["aux"], p["min_angle_deg"], split, notes)
+        info[f"n_jittered_{split}"] = k
+        out += [X, y]
+    notes.append(f"rows flattened and normalised to unit norm; each split half of class {classes[0]}, "
+                 f"half of class {classes[1]} (the odd one: class {classes[0]})")
+    info.update(classes=list(classes), label_map={str(classes[0]): -1, str(classes[1]): 1}, source=source)
+    return out
+
+
+def _image_generator(kind):
+    return lambda *args: _gen_images(kind, *args)
+
+
 #: kind -> (generator, the parameters it accepts besides n_train, n_test, d, seed, min_angle_deg)
 _GENERATORS = {
     "sphere-linear": (_gen_sphere_linear, {"noise"}),
@@ -745,6 +791,7 @@ _GENERATORS = {
     "gaussian-mixture": (_gen_gaussian_mixture, {"separation"}),
     "digits": (_gen_digits, {"classes"}),
     "npz": (_gen_npz, {"path", "classes"}),
+    **{kind: (_image_generator(kind), {"classes"}) for kind in IMAGE_KINDS},
 }
 KINDS = tuple(_GENERATORS)
 #: kind -> its own parameters (the configuration's checks read them from here)
@@ -755,8 +802,9 @@ DATASET_FIELDS = ("kind", "n_train", "n_test", "d", "seed", "min_angle_deg")
 
 def input_dim(entry: dict) -> int | None:
     """The input dimension d of a configuration's data-set entry: its ``d``, or for ``digits``
-    :data:`DIGITS_D`; None where only the file knows it (``npz`` without ``d``)."""
-    return entry.get("d") or (DIGITS_D if entry["kind"] == "digits" else None)
+    :data:`DIGITS_D`, for the real image sets :data:`IMAGE_D`; None where only the file knows
+    it (``npz`` without ``d``)."""
+    return entry.get("d") or {"digits": DIGITS_D, **dict.fromkeys(IMAGE_KINDS, IMAGE_D)}.get(entry["kind"])
 
 
 def make_dataset(kind: str, *, n_train: int, n_test: int, d: int | None = None, seed: int, **params) -> Dataset:
@@ -770,7 +818,8 @@ def make_dataset(kind: str, *, n_train: int, n_test: int, d: int | None = None, 
         Samples in the splits, n_train ≥ 1 and n_test ≥ 0.
     d : int, optional
         Input dimension: required for the synthetic kinds (d ≥ 2), :data:`DIGITS_D` or None
-        for ``digits``, and equal to the file's (or None) for ``npz``.
+        for ``digits``, :data:`IMAGE_D` or None for the real image sets, and equal to the
+        file's (or None) for ``npz``.
     seed : int
         Non-negative; every random draw derives from it (streams train, test, teacher, aux).
     **params
@@ -806,7 +855,7 @@ def make_dataset(kind: str, *, n_train: int, n_test: int, d: int | None = None, 
     n_train, n_test = int(n_train), int(n_test)
     if n_train < 1 or n_test < 0:
         raise ValueError(f"need n_train >= 1 and n_test >= 0, got n_train={n_train}, n_test={n_test}")
-    if kind not in ("digits", "npz"):
+    if kind not in ("digits", "npz", *IMAGE_KINDS):
         if d is None or int(d) < 2:
             raise ValueError(f"{kind}: d >= 2 is required, got d={d!r}")
         d = int(d)

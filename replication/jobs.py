@@ -39,20 +39,29 @@ def solver_settings(run: dict, **changes) -> implicit.SolverSettings:
 RUN_COLUMNS = (
     "experiment", "dataset", "run_id", "N", "n_test", "d", "m", "gamma", "seed", "lr", "lr_config",
     "lr_fraction", "lambda0", "train_baseline", "test_baseline", "steps", "trainable", "record_every", "max_rho",
-    "status", "reason", "failure",
+    "dtype", "status", "reason", "failure",
 )
 
 
 def step_size(run: dict, params, ds):
-    """``run["lr"]``, or for "auto" with a ``lr_fraction`` other than the engine's ½: the number
-    f·2/λ_max(H(0)) (implicit.auto_lr).  Returns "auto" if that solve fails, so that train()
-    meets the same failure and records it."""
+    """``run["lr"]``, or for "auto" the number f·2/λ_max(H(0)) (implicit.auto_lr, f =
+    ``lr_fraction``) when the engine's own "auto" would differ: f other than ½, a float32 run
+    (η from the float64 θ(0), so that both precisions take the same step), or a row with
+    ``lr_width`` (η of the network init_params(d, lr_width, lr_seed), one η for every width).
+    Returns "auto" if that solve fails, so that train() meets the same failure and records it."""
     f = run.get("lr_fraction")
-    if run["lr"] != "auto" or f is None or f == AUTO_LR_FRACTION:
+    width = run.get("lr_width")
+    f64 = run.get("dtype", "float64") == "float64"
+    if run["lr"] != "auto" or f is None or (f == AUTO_LR_FRACTION and f64 and width is None):
         return run["lr"]
+    if width is not None:
+        params = implicit.init_params(ds.d, width, run["lr_seed"])
+    elif not f64:
+        params = implicit.init_params(ds.d, run["m"], run["seed"])
+    solver = implicit.SolverSettings(tol=min(run["tol"], 1e-10), max_iter=run["max_iter"], method=run["method"])
     try:
         return implicit.auto_lr(params, ds.X_train, ds.y_train, run["gamma"], trainable=tuple(run["trainable"].split("+")),
-                                fraction=f, solver=solver_settings(run))
+                                fraction=f, solver=solver)
     except implicit.NotConverged:
         return "auto"
 
@@ -92,13 +101,16 @@ def _duration(seconds: float) -> str:
 
 
 def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
-    """Train θ(0) = init_params(d, m, seed) on ``ds`` with the row ``run``; return (table, summary).
+    """Train θ(0) = init_params(d, m, seed) (in the row's ``dtype``, float64 if absent) on ``ds``
+    with the row ``run``; return (table, summary).
 
     ``progress`` is passed to :func:`implicit.train` (see :func:`progress_logger`)."""
-    params = implicit.init_params(ds.d, run["m"], run["seed"])
+    params = implicit.init_params(ds.d, run["m"], run["seed"], dtype=np.dtype(run.get("dtype", "float64")))
     t0 = time.perf_counter()
+    lr = step_size(run, params, ds)
+    lr_seconds = time.perf_counter() - t0
     theta, trace = implicit.train(
-        params, ds.X_train, ds.y_train, run["gamma"], lr=step_size(run, params, ds), steps=run["steps"],
+        params, ds.X_train, ds.y_train, run["gamma"], lr=lr, steps=run["steps"],
         solver=solver_settings(run),
         trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
         y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
@@ -111,7 +123,7 @@ def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
         trace = fail if trace.empty else pd.concat([trace, fail], ignore_index=True)
     table = _with_run_columns(trace, run, ds, lr, status, reason)
     summary = {"status": status, "reason": reason, "lr": _float(lr), "dtype": dtype,
-               "wall_seconds": wall, "rows": len(table)}
+               "wall_seconds": wall, "lr_seconds": lr_seconds, "rows": len(table)}
     return table, summary
 
 
@@ -137,7 +149,7 @@ def _with_run_columns(trace, run, ds, lr, status, reason) -> pd.DataFrame:
         "train_baseline": 0.5 * float(ds.y_train @ ds.y_train),
         "test_baseline": 0.5 * float(ds.y_test @ ds.y_test) if ds.n_test else np.nan, "steps": run["steps"],
         "trainable": run["trainable"], "record_every": run["record_every"], "max_rho": run["max_rho"],
-        "status": status, "reason": reason or "",
+        "dtype": run.get("dtype", "float64"), "status": status, "reason": reason or "",
     }
     head = pd.DataFrame({k: [v] * n for k, v in values.items()})
     head["failure"] = np.arange(n) == n - 1 if status != "completed" else False

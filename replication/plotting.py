@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from implicit.model import BLOCKS
 
-from . import fits
+from . import figure1, fits
 
 LABELS = {
     "step": "GD iteration k [steps]",
@@ -33,6 +33,9 @@ LABELS = {
     "lambda_min_H": "eigenvalue of the N×N matrix [dimensionless]",
     "lambda_max_H": "eigenvalue of the N×N matrix [dimensionless]",
     "lambda_min_Hv": "eigenvalue of the N×N matrix [dimensionless]",
+    "train_ratio": "train loss L(k)/L(0) [dimensionless]",
+    "test_ratio": "test loss L(k)/L(0) [dimensionless]",
+    "rho_drift": "ρ(A(k)) − ρ(A(0)) [dimensionless]",
 }
 BAND = ("pi", 100)  # min–max over seeds
 
@@ -653,11 +656,62 @@ def plot_digits(df: pd.DataFrame) -> Figure:
     return fig
 
 
+def plot_sibling_fig1(df: pd.DataFrame) -> Figure:
+    """The sibling paper's Figure 1, one block per data set: train and test loss (with the zero
+    predictor's ½‖y_test‖² = n_test/2 for labels ±1) and ρ(A(k)) on a zoomed axis (top); L(k)/L(0)
+    on both sets and the drift ρ(A(k)) − ρ(A(0)) (bottom); one curve per width m, one η for all."""
+    from matplotlib.ticker import ScalarFormatter
+
+    d = figure1.plotted_quantities(df)
+    datasets = sorted(df["dataset"].unique())
+    found = figure1.findings(df)
+    fig = Figure(figsize=(13.5, 7.4 * len(datasets)), layout="constrained")
+    subs = np.atleast_1d(fig.subfigures(len(datasets), 1))
+    for sub, name in zip(subs, datasets):
+        g = d[d["dataset"] == name].copy()
+        N, n_test = int(g["N"].iloc[0]), int(g["n_test"].iloc[0])
+        order, palette = _levels(g, "m", lambda m: f"m = {m} (m/N = {m / N:g})")
+        axes = sub.subplots(2, 3)
+        for ax, panel in zip(axes.flat, ("train loss", "test loss", "ρ zoomed", "relative train loss",
+                                         "relative test loss", "ρ drift")):
+            _panel(ax, panel)
+        _lines(axes[0, 0], g, "train_loss", order, palette, log=True, legend=True)
+        axes[0, 0].legend(title="width", fontsize="small")
+        _lines(axes[0, 1], g, "test_loss", order, palette, log=True)
+        axes[0, 1].axhline(n_test / 2, color="grey", linestyle="--", linewidth=1)
+        axes[0, 1].text(0.98, n_test / 2, "zero predictor ½‖y‖² = n_test/2", transform=axes[0, 1].get_yaxis_transform(),
+                        ha="right", va="bottom", fontsize="small", color="grey")
+        _lines(axes[0, 2], g, "rho", order, palette)
+        axes[0, 2].yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        axes[0, 2].set_title("zoomed axis (not from 0)", fontsize="small")
+        _lines(axes[1, 0], g, "train_ratio", order, palette, log=True)
+        _lines(axes[1, 1], g, "test_ratio", order, palette, log=True)
+        _lines(axes[1, 2], g, "rho_drift", order, palette)
+        axes[1, 2].axhline(0.0, color="grey", linewidth=0.8)
+        rho0 = g[g["step"] == 0].groupby("m")["rho"].mean()
+        axes[1, 2].set_title("drift from the start; ρ(A(0)):\n" + ", ".join(f"{v:.4f} (m = {m})" for m, v in rho0.items()),
+                             fontsize="small")
+        f = found[found["dataset"] == name].set_index("finding")["holds"]
+        verdict = lambda k: {True: "yes", False: "no"}.get(f.get(k), "—")  # noqa: E731
+        lr = g.drop_duplicates("run_id")["lr"]
+        eta = f"η = {lr.iloc[0]:.4g}" if np.allclose(lr, lr.iloc[0], rtol=1e-12) else f"η = {lr.min():.4g}–{lr.max():.4g}"
+        dtype = g["dtype"].iloc[0] if "dtype" in g else "float64"
+        stopped = _stopped_note(df[df["dataset"] == name], "curves end early")
+        head = (f"{name}: N = {N}, n_test = {n_test}, d = {int(g['d'].iloc[0])}, γ = {_one(g, 'gamma')}, {eta} for every m, "
+                f"{dtype}, {g['seed'].nunique()} seed(s){stopped}")
+        verdicts = (f"wider m: faster (L(K)/L(0) lower): {verdict('train-faster')};  lower L(K): {verdict('train-lower')};  "
+                    f"lower test loss: {verdict('test-lower')};  ρ within {figure1.RHO_DRIFT:.0%} of its start: {verdict('rho-stays')}")
+        sub.suptitle(head + "\n" + verdicts, fontsize="medium")
+    fig.suptitle("The sibling paper's Figure 1 (arXiv:2110.05645): full-batch GD, one fixed step for every width", fontsize="large")
+    return fig
+
+
 #: experiment id → plot function.
 PLOTTERS = {
     "width": plot_width, "gamma": plot_gamma, "linear-width": plot_linear_width, "gram": plot_gram,
     "lazy": plot_lazy, "flow": plot_flow, "layers": plot_layers, "kernel": plot_kernel, "digits": plot_digits,
     "concentration": plot_concentration,
+    "sibling-fig1": plot_sibling_fig1,
 }
 
 

@@ -33,7 +33,9 @@ NAME_RE = r"[a-z0-9][a-z0-9-]{0,39}"
 #: run ids: NAME_RE plus "_"-separated "<key><value>" parts (see :func:`make_run_id`).
 RUN_ID_RE = r"[a-z0-9][A-Za-z0-9._+-]{0,159}"
 #: training settings: ``training`` holds the defaults, an experiment block may override any.
-TRAINING_KEYS = ("lr", "steps", "tol", "max_iter", "record_every", "method", "trainable", "threads")
+TRAINING_KEYS = ("lr", "steps", "tol", "max_iter", "record_every", "method", "trainable", "threads", "dtype")
+#: values of training keys that a configuration may leave out
+TRAINING_DEFAULTS = {"dtype": "float64"}
 
 
 def make_run_id(dataset: str, **parts) -> str:
@@ -50,7 +52,8 @@ def make_run_id(dataset: str, **parts) -> str:
 
 
 def _settings(config, block) -> dict:
-    return {k: block.get(k, config["training"][k]) for k in TRAINING_KEYS}
+    training = {**TRAINING_DEFAULTS, **config["training"]}
+    return {k: block.get(k, training[k]) for k in TRAINING_KEYS}
 
 
 #: analysis settings of an experiment block (not run parameters): the aggregation rule writes
@@ -95,6 +98,22 @@ def expand_gamma(config, name, block) -> list[dict]:
              run_id=make_run_id(ds, m=block["m"], g=float(g), s=seed))
         for ds in block["datasets"] for g in block["gammas"] for seed in block["seeds"]
     ]
+
+
+def expand_one_step(config, name, block) -> list[dict]:
+    """The width runs with one step η for every width of a data set (``digits``, ``sibling-fig1``).
+
+    With a number as ``lr``, that number (:func:`expand_width`).  With ``lr: auto``,
+    η = lr_fraction·2/λ_max(H(0)) of the network of width ``lr_width`` (default: the smallest
+    width) and the experiment's first seed, in float64 whatever the run's dtype (rows
+    ``lr_width``, ``lr_seed``): one η per data set, computed from that data set, so that data
+    sets of different conditioning (8×8 digits, MNIST) each get a stable step.  Per-run auto
+    steps would differ between widths and confound the comparison the figure makes."""
+    if _settings(config, block)["lr"] != "auto":
+        return expand_width(config, name, block)
+    extra = {"lr_width": int(block.get("lr_width", min(block["widths"]))), "lr_seed": int(block["seeds"][0]),
+             "lr_fraction": float(block.get("lr_fraction", AUTO_LR_FRACTION))}
+    return [row | extra for row in expand_width(config, name, block)]
 
 
 def expand_gram(config, name, block) -> list[dict]:
@@ -156,7 +175,8 @@ def expand_flow(config, name, block) -> list[dict]:
 #: see :func:`kernel_table` and :func:`gf_table`.)
 EXPANDERS = {
     "width": expand_width, "gamma": expand_gamma, "linear-width": expand_linear_width, "gram": expand_gram,
-    "lazy": expand_width, "flow": expand_flow, "layers": expand_layers, "digits": expand_width,
+    "lazy": expand_width, "flow": expand_flow, "layers": expand_layers, "digits": expand_one_step,
+    "sibling-fig1": expand_one_step,
 }
 #: experiments that are not (only) gradient descent: their own rules make their run CSVs
 OTHER_EXPERIMENTS = ("kernel", "concentration")

@@ -44,7 +44,9 @@ BAD = [
     ("d-zero", "datasets.tiny.d", 0, ["$.datasets.tiny.d", "minimum of 1"]),
     ("d-one", "datasets.tiny.d", 1, ["$.datasets.tiny.d", "d ≥ 2"]),
     ("d-digits", "datasets.tiny-digits.d", 16, ["$.datasets['tiny-digits'].d", "64"]),
-    ("kind-unknown", "datasets.tiny.kind", "mnist", ["$.datasets.tiny.kind", "'mnist'"]),
+    ("kind-unknown", "datasets.tiny.kind", "emnist", ["$.datasets.tiny.kind", "'emnist'"]),
+    ("image-d", "new-dataset:img", {"kind": "mnist", "n_train": 4, "n_test": 0, "d": 100, "seed": 0}, ["$.datasets.img.d", "784"]),
+    ("image-param", "new-dataset:img", {"kind": "svhn", "n_train": 4, "n_test": 0, "seed": 0, "noise": 0.1}, ["$.datasets.img.noise", "'svhn'"]),
     ("noise-range", "datasets.tiny.noise", 2.0, ["$.datasets.tiny.noise", "2.0", "maximum of 1"]),
     ("param-wrong-kind", "datasets.tiny.teacher_width", 3, ["$.datasets.tiny.teacher_width", "sphere-linear"]),
     ("data-seed-negative", "datasets.tiny.seed", -3, ["$.datasets.tiny.seed", "-3"]),
@@ -96,6 +98,15 @@ BAD = [
     ("layers-subset-empty", "experiments.layers.subsets", [[]], ["$.experiments.layers.subsets[0]", "[]"]),
     ("kernel-dataset-undefined", "experiments.kernel.datasets", ["nope"], ["$.experiments.kernel.datasets[0]", "'nope'"]),
     ("seeds-per-job-zero", "training.seeds_per_job", 0, ["$.training.seeds_per_job", "minimum of 1"]),
+    # precision: float32 needs a tolerance it can meet, and runs only where the computations allow it
+    ("dtype-unknown", "training.dtype", "float16", ["$.training.dtype", "'float16'"]),
+    ("float32-tol", "experiments.sibling-fig1.tol", 1e-10, ["$.experiments['sibling-fig1'].tol", "1e-10", "float32", "1e-07"]),
+    ("float32-global-tol", "training.dtype", "float32", ["$.experiments.width.tol", "1e-10", "float32"]),
+    ("float32-flow", "experiments.flow.dtype", "float32", ["$.experiments.flow.dtype", "float64 only"]),
+    # sibling-fig1 chooses its one η itself
+    ("sibling-lr-number", "experiments.sibling-fig1.lr", 0.01, ["$.experiments['sibling-fig1'].lr", "lr: auto"]),
+    ("sibling-lr-width", "experiments.sibling-fig1.lr_width", 0, ["$.experiments['sibling-fig1'].lr_width", "minimum of 1"]),
+    ("sibling-lr-fraction", "experiments.sibling-fig1.lr_fraction", 1.0, ["$.experiments['sibling-fig1'].lr_fraction", "1.0"]),
     # claims thresholds
     ("claims-unknown-group", "claims.speed", {"max": 1}, ["$.claims", "'speed'"]),
     ("claims-missing-key", "claims.lazy", {}, ["$.claims.lazy", "'max_slope' is a required property"]),
@@ -192,8 +203,8 @@ def test_table_has_enough_cases():
     assert len(BAD) >= 15
 
 
-@pytest.mark.parametrize("name", ["default", "paper", "test"])
-def test_shipped_configs_are_valid(name):
+@pytest.mark.parametrize("name", ["default", "paper", "test", "sibling-fig1"])
+def test_shipped_configs_are_valid(name, mnist):
     cfg.validate(yaml.safe_load((ROOT / "workflow" / "config" / f"{name}.yaml").read_text()), SCHEMA)
 
 
@@ -298,6 +309,19 @@ def test_layers_and_kernel_tables():
     kernel = runs.kernel_table(config)
     assert sorted(kernel) == ["tiny_m128_g0.1_s0+1", "tiny_m32_g0.1_s0+1", "tiny_m8_g0.1_s0+1"]
     assert runs.kernel_limits(config) == [("tiny", 0.1)]
+
+
+def test_precision_and_one_step_per_data_set():
+    config = base()
+    rows = [r for (e, _), r in runs.run_table(config).items() if e == "sibling-fig1"]
+    assert {r["dtype"] for r in rows} == {"float32"} and {r["tol"] for r in rows} == {1e-6}
+    assert {(r["lr_width"], r["lr_seed"], r["lr_fraction"]) for r in rows} == {(8, 0, 0.5)}  # smallest width, first seed
+    assert {r["dtype"] for (e, _), r in runs.run_table(config).items() if e != "sibling-fig1"} == {"float64"}  # the default
+    config["experiments"]["sibling-fig1"] |= {"lr_width": 24, "lr_fraction": 0.25}
+    assert {(r["lr_width"], r["lr_fraction"]) for (e, _), r in runs.run_table(config).items() if e == "sibling-fig1"} == {(24, 0.25)}
+    # the cost model reads the precision
+    (r32,) = [r for r in rows if r["m"] == 24]
+    assert cost.estimate_row(r32)["mem_mb"] < cost.estimate_row(r32 | {"dtype": "float64"})["mem_mb"]
 
 
 def test_disabled_experiment_has_no_jobs():

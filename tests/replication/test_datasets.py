@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from replication import datasets as D
+from replication import datasets as D, realdata
 from replication.datasets import (
     DEFAULT_MIN_ANGLE_DEG,
     KINDS,
@@ -21,6 +21,8 @@ from replication.datasets import (
     unit_rows,
     validate_arrays,
 )
+
+from .fake_images import fake_cache
 
 THR = float(np.cos(np.radians(DEFAULT_MIN_ANGLE_DEG)))  # 0.999
 
@@ -70,8 +72,10 @@ SYNTH = {
 }
 
 
-def build(kind, seed, tmp_path=None, n_train=40, n_test=20):
+def build(kind, seed, tmp_path=None, n_train=40, n_test=20, monkeypatch=None):
     params = dict(SYNTH.get(kind, {}))
+    if kind in realdata.IMAGE_KINDS and not (tmp_path / "cache" / f"{kind}.npz").exists():
+        fake_cache(monkeypatch, tmp_path / "cache", kind)  # small random images in the data cache
     if kind == "npz":
         path = tmp_path / "m.npz"
         if not path.exists():
@@ -84,9 +88,9 @@ def build(kind, seed, tmp_path=None, n_train=40, n_test=20):
 # generators
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_kind_shapes_norms_separation(kind, tmp_path):
-    ds = build(kind, seed=3, tmp_path=tmp_path)
-    d = {"digits": 64, "npz": 784}.get(kind, 8)
+def test_every_kind_shapes_norms_separation(kind, tmp_path, monkeypatch):
+    ds = build(kind, seed=3, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    d = {"digits": 64, "npz": 784, **dict.fromkeys(realdata.IMAGE_KINDS, 784)}.get(kind, 8)
     assert isinstance(ds, Dataset) and ds.name == kind
     assert ds.X_train.shape == (40, d) and ds.y_train.shape == (40,)
     assert ds.X_test.shape == (20, d) and ds.y_test.shape == (20,)
@@ -108,10 +112,10 @@ def test_every_kind_shapes_norms_separation(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_determinism(kind, tmp_path):
-    a = build(kind, seed=11, tmp_path=tmp_path)
-    b = build(kind, seed=11, tmp_path=tmp_path)
-    c = build(kind, seed=12, tmp_path=tmp_path)
+def test_determinism(kind, tmp_path, monkeypatch):
+    a = build(kind, seed=11, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    b = build(kind, seed=11, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    c = build(kind, seed=12, tmp_path=tmp_path, monkeypatch=monkeypatch)
     for f in ("X_train", "y_train", "X_test", "y_test"):
         assert getattr(a, f).tobytes() == getattr(b, f).tobytes()
     assert a.info == b.info
@@ -184,6 +188,42 @@ def test_digits_duplicates_removed(monkeypatch):
     assert ds.info["n_available"] == 26
     joint = np.vstack([ds.X_train, ds.X_test])
     assert max_abs_cos(joint) <= THR
+
+
+def test_image_kinds_sample_balanced_classes_and_jitter_parallel_pairs(tmp_path, monkeypatch):
+    """The same path for MNIST, Fashion-MNIST, CIFAR-10 and SVHN: two classes mapped to ∓1, half
+    of each split from each class (a seeded draw), unit rows, copies of an image jittered apart
+    and counted."""
+    arrays = fake_cache(monkeypatch, tmp_path, "svhn", n_train=300, n_test=150, duplicates=3)
+    ds = make_dataset("svhn", n_train=60, n_test=21, seed=4, classes=[1, 7])
+    assert ds.d == 784 and np.bincount((ds.y_train > 0).astype(int)).tolist() == [30, 30]
+    assert np.bincount((ds.y_test > 0).astype(int)).tolist() == [11, 10]  # the odd one: classes[0]
+    assert ds.info["label_map"] == {"1": -1, "7": 1} and ds.info["n_available_train"] == [30, 30]
+    assert ds.info["source"]["sha256"] and ds.info["source"]["path"].endswith("svhn.npz")
+    for X in (ds.X_train, ds.X_test):
+        np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-12)
+        assert max_abs_cos(X) <= THR
+    # every class-7 row of the training split is in the draw: the three copied pairs must be jittered
+    full = make_dataset("svhn", n_train=60, n_test=0, seed=4, classes=[7, 1])
+    assert full.info["n_jittered_train"] == 3 and any("3 train rows jittered" in n for n in full.info["notes"])
+    copies = arrays["x_train"][arrays["y_train"] == 1].reshape(30, 784).astype(float)
+    copies /= np.linalg.norm(copies, axis=1, keepdims=True)
+    assert max_abs_cos(copies) > 1 - 1e-12  # the cache does hold parallel pairs
+    with pytest.raises(ValueError, match="31 images of class -1 requested, 30 available"):
+        make_dataset("svhn", n_train=62, n_test=0, seed=4)
+    with pytest.raises(ValueError, match="d=784"):
+        make_dataset("svhn", n_train=6, n_test=0, d=100, seed=4)
+
+
+def test_real_mnist_subsample(tmp_path, monkeypatch):
+    try:
+        realdata.prepare("mnist", download=False)
+    except realdata.DataUnavailable as exc:
+        pytest.skip(f"MNIST unavailable: {exc}")
+    ds = make_dataset("mnist", n_train=200, n_test=100, seed=8)
+    assert ds.X_train.shape == (200, 784) and (ds.y_train == 1).sum() == 100 and (ds.y_test == -1).sum() == 50
+    assert ds.info["n_available_train"] == [5923, 6742] and ds.info["n_available_test"] == [980, 1135]
+    assert make_dataset("mnist", n_train=200, n_test=100, seed=8).X_train.tobytes() == ds.X_train.tobytes()
 
 
 def test_unknown_kind_and_parameters():
@@ -341,9 +381,9 @@ def test_validate_arrays_direct():
 # --------------------------------------------------------------------------- #
 # persistence
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("kind", ["sphere-relu", "digits", "npz"])
-def test_save_load_round_trip(tmp_path, kind):
-    ds = build(kind, seed=5, tmp_path=tmp_path)
+@pytest.mark.parametrize("kind", ["sphere-relu", "digits", "npz", "cifar10"])
+def test_save_load_round_trip(tmp_path, kind, monkeypatch):
+    ds = build(kind, seed=5, tmp_path=tmp_path, monkeypatch=monkeypatch)
     path = tmp_path / "out" / "ds.npz"
     save_npz(path, ds)
     back = load_dataset(path)

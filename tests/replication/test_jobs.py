@@ -136,3 +136,28 @@ def test_train_job_logs_progress(dataset, tmp_path, caplog):
         assert [line.split(" (")[0] for line in mine] == [f"width/{run_id}: step {k}/10" for k in range(1, 11)]
     assert sum("start (m = 8, N = 10" in line for line in lines) == 2
     assert sorted(table["seed"].unique()) == [0, 1] and meta["status"] == "completed"
+
+
+def test_float32_runs_and_one_step_for_every_width(dataset):
+    """dtype float32: θ(0) rounded from the float64 draw, η computed in float64 (the same number
+    as the float64 run's); lr_width: one η, that of init_params(d, lr_width, lr_seed), for every m."""
+    from replication.jobs import run_gd
+
+    import implicit
+
+    one = dict(lr_width=8, lr_seed=0, lr_fraction=0.5, steps=10)
+    tables = {(m, dt): run_gd(run(m=m, dtype=dt, tol=1e-10 if dt == "float64" else 1e-6, **one), dataset)[0]
+              for m in (8, 24) for dt in ("float64", "float32")}
+    eta = implicit.auto_lr(implicit.init_params(4, 8, 0), dataset.X_train, dataset.y_train, 0.1)
+    assert {float(t["lr"].iloc[0]) for t in tables.values()} == {eta}
+    assert set(tables[(24, "float32")]["dtype"]) == {"float32"} and set(tables[(24, "float64")]["dtype"]) == {"float64"}
+    for m in (8, 24):
+        a, b = tables[(m, "float64")], tables[(m, "float32")]
+        assert (b["status"] == "completed").all()
+        np.testing.assert_allclose(b["train_loss"], a["train_loss"], rtol=1e-4)
+        np.testing.assert_allclose(b["rho"], a["rho"], atol=1e-6)
+    # without lr_width a float32 run takes the float64 θ(0)'s η (the engine's own "auto" in the
+    # float64 run solves with its mixed-precision increments: equal to ~1e-8)
+    t64, _ = run_gd(run(m=24), dataset)
+    t32, _ = run_gd(run(m=24, dtype="float32", tol=1e-6), dataset)
+    assert t32["lr"].iloc[0] == pytest.approx(t64["lr"].iloc[0], rel=1e-7)

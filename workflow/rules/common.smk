@@ -3,7 +3,7 @@ import os
 import re
 from pathlib import Path
 
-from replication import cost, runs
+from replication import cost, realdata, runs
 from replication.sources import local_imports, source_hash
 
 # Software of every rule for `--sdm conda` (the same pins as requirements.txt).
@@ -111,3 +111,14 @@ def run_csvs(wildcards):
     if exp == "concentration":
         csvs += [f"results/runs/concentration/{r}.csv" for r in CONCENTRATION_RUNS]
     return csvs
+
+
+def data_files(wildcards):
+    """The files a data set is made from: a user's MNIST-format file (kind npz) or the converted
+    real images in the data cache (docs/data.md); replacing one regenerates the data set."""
+    entry = DATASET_ENTRIES[wildcards.dataset]
+    if entry["kind"] == "npz":
+        return [entry["path"]]
+    if entry["kind"] in realdata.IMAGE_KINDS:
+        return [str(realdata.converted_path(entry["kind"]))]
+    return []

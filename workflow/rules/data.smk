@@ -5,8 +5,7 @@ rule data:
             "data {wildcards.dataset}: {params.entry[kind]}, n_train = {params.entry[n_train]}, n_test = {params.entry[n_test]}, seed {params.entry[seed]}"
         )
     input:
-        # a user's MNIST-format file (kind npz) is an input: replacing it regenerates the data set
-        user=lambda w: [DATASET_ENTRIES[w.dataset]["path"]] if DATASET_ENTRIES[w.dataset]["kind"] == "npz" else [],
+        user=data_files,
     output:
         npz="results/data/{dataset}.npz",
         sha256="results/data/{dataset}.npz.sha256.json",
