@@ -107,6 +107,10 @@ BAD = [
     ("sibling-lr-number", "experiments.sibling-fig1.lr", 0.01, ["$.experiments['sibling-fig1'].lr", "lr: auto"]),
     ("sibling-lr-width", "experiments.sibling-fig1.lr_width", 0, ["$.experiments['sibling-fig1'].lr_width", "minimum of 1"]),
     ("sibling-lr-fraction", "experiments.sibling-fig1.lr_fraction", 1.0, ["$.experiments['sibling-fig1'].lr_fraction", "1.0"]),
+    # digits: one η per data set from lr_width needs lr: auto
+    ("digits-lr-width-number", "experiments.digits",
+     {"datasets": ["tiny-digits"], "gamma": 0.1, "widths": [8], "seeds": [0], "lr": 0.01, "lr_width": 8},
+     ["$.experiments.digits.lr", "lr_width and lr_fraction", "lr: auto"]),
     # claims thresholds
     ("claims-unknown-group", "claims.speed", {"max": 1}, ["$.claims", "'speed'"]),
     ("claims-missing-key", "claims.lazy", {}, ["$.claims.lazy", "'max_slope' is a required property"]),
@@ -319,6 +323,14 @@ def test_precision_and_one_step_per_data_set():
     assert {r["dtype"] for (e, _), r in runs.run_table(config).items() if e != "sibling-fig1"} == {"float64"}  # the default
     config["experiments"]["sibling-fig1"] |= {"lr_width": 24, "lr_fraction": 0.25}
     assert {(r["lr_width"], r["lr_fraction"]) for (e, _), r in runs.run_table(config).items() if e == "sibling-fig1"} == {(24, 0.25)}
+    # digits: with lr: auto and lr_width, one η per data set; with a number, that number
+    config["experiments"]["digits"] |= {"lr": "auto", "lr_width": 16, "lr_fraction": 0.25}
+    digits = [r for (e, _), r in runs.run_table(config).items() if e == "digits"]
+    assert {(r["lr"], r["lr_width"], r["lr_fraction"]) for r in digits} == {("auto", 16, 0.25)}
+    config["experiments"]["digits"] = {k: v for k, v in config["experiments"]["digits"].items()
+                                       if k not in ("lr_width", "lr_fraction")} | {"lr": 0.01}
+    digits = [r for (e, _), r in runs.run_table(config).items() if e == "digits"]
+    assert {r["lr"] for r in digits} == {0.01} and not any("lr_width" in r for r in digits)
     # the cost model reads the precision
     (r32,) = [r for r in rows if r["m"] == 24]
     assert cost.estimate_row(r32)["mem_mb"] < cost.estimate_row(r32 | {"dtype": "float64"})["mem_mb"]
