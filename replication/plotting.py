@@ -140,11 +140,20 @@ def plot_width(df: pd.DataFrame) -> Figure:
         _title(axes[0], name, d, "m")
 
     fig = _grid(df, draw)
-    lrs = df.drop_duplicates("run_id")["lr"]
-    step = (f"one fixed η = {lrs.iloc[0]:g} for every width" if lrs.nunique() == 1
-            else f"η = ½·2/λ_max(H(0)) per run ({lrs.min():.3g}–{lrs.max():.3g})")
-    fig.suptitle(f"Width sweep: {step}")
+    fig.suptitle(f"Width sweep: {step_text(df)}")
     return fig
+
+
+def step_text(df: pd.DataFrame) -> str:
+    """The step sizes of a width sweep as a title: one η for every run, one η per data set
+    (``lr_width``: computed from each data set), or η per run (``lr: auto``)."""
+    runs = df.drop_duplicates("run_id")
+    lrs, per_dataset = runs["lr"], runs.groupby("dataset")["lr"]
+    if lrs.nunique() == 1:
+        return f"one fixed η = {lrs.iloc[0]:g} for every width"
+    if per_dataset.nunique().max() == 1:
+        return "one η for every width of a data set (" + ", ".join(f"{k}: {v:.3g}" for k, v in per_dataset.first().items()) + ")"
+    return f"η = ½·2/λ_max(H(0)) per run ({lrs.min():.3g}–{lrs.max():.3g})"
 
 
 def plot_gamma(df: pd.DataFrame) -> Figure:
