@@ -419,7 +419,8 @@ def claim_invariants(df: pd.DataFrame, th: dict) -> list[dict]:
             cs = ", ".join(f"{c:g}" for c in sorted(r_runs["ratio"].unique()))
             width = f"m = c·N (c = {cs})" if fam == "linear" else f"m = c·√(N·N0) (c = {cs}, N0 = {min(r['Ns'])})"
             note = (f"{int(r['n'])} runs at N = {r['Ns']}; one intercept per c; {int(r['stopped'])} stopped"
-                    + (f"; {int(r['dropped'])} non-positive values not fitted" if r["dropped"] else ""))
+                    + (f"; {int(r['dropped'])} non-positive values not fitted" if r["dropped"] else "")
+                    + (f"; {int(r['short'])} runs ended at the step cap above the target loss" if r["short"] else ""))
             p = r["slope"]
             if np.isfinite(p) and abs(p) > tol:
                 note += "; " + ("above the band: grows with N" if p > tol else "below the band: falls with N")

@@ -461,25 +461,30 @@ INVARIANT_LABELS = {
 
 def invariant_summaries(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run of an ``invariants`` table: ``run_id, family, ratio, N, m, seed, status,
-    loss_ratio`` and one column per :data:`INVARIANTS` entry (reduced over the run's recorded
-    steps; ``lambda_min_Hv`` divided by the run's λ0).  Runs that did not complete keep their
+    loss_ratio, steps_run, reached`` (the last step, and whether L/L(0) got to the table's
+    ``stop_below``; True without that column) and one column per :data:`INVARIANTS` entry
+    (reduced over the run's recorded steps; ``lambda_min_Hv`` divided by the run's λ0).  Runs that did not complete keep their
     row with NaN invariants (a fit never sees them; :func:`invariant_slopes` counts them)."""
     rows = []
     for run_id, d in df.groupby("run_id", sort=False):
         first = d.iloc[0]
         out = {"run_id": run_id, "family": first["family"], "ratio": float(first["ratio"]), "N": int(first["N"]),
-               "m": int(first["m"]), "seed": int(first["seed"]), "status": first["status"], "loss_ratio": math.nan}
+               "m": int(first["m"]), "seed": int(first["seed"]), "status": first["status"], "loss_ratio": math.nan,
+               "steps_run": math.nan, "reached": False}
         out.update({name: math.nan for name in INVARIANTS})
         good = good_rows(d).sort_values("step")
         if first["status"] == "completed" and len(good):
             good = good.assign(rho_drift=(good["rho"] - good["rho"].iloc[0]).abs(),
                                lambda_min_Hv=good["lambda_min_Hv"] / good["lambda0"])
             out["loss_ratio"] = float(good["train_loss"].iloc[-1] / good["train_loss"].iloc[0])
+            out["steps_run"] = int(good["step"].iloc[-1])
+            target = float(first["stop_below"]) if "stop_below" in d and pd.notna(first["stop_below"]) else math.inf
+            out["reached"] = bool(out["loss_ratio"] <= target)
             for name, (col, how) in INVARIANTS.items():
                 out[name] = float(getattr(good[col], how)())
         rows.append(out)
     return pd.DataFrame(rows, columns=["run_id", "family", "ratio", "N", "m", "seed", "status", "loss_ratio",
-                                       *INVARIANTS])
+                                       "steps_run", "reached", *INVARIANTS])
 
 
 def grouped_loglog_slope(x, y, groups, level: float = 0.95) -> dict:
@@ -522,7 +527,8 @@ def invariant_slopes(summ: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Per (family, invariant): the exponent of invariant ∝ N^slope over the completed runs of the
     family (every seed a point, one intercept per c: :func:`grouped_loglog_slope`).  Columns:
     family, invariant, slope, low, high, n, dropped (non-positive values), stopped (runs that
-    did not complete), Ns (the N values)."""
+    did not complete), short (completed runs that did not reach ``stop_below``: fitted, but
+    counted), Ns (the N values)."""
     rows = []
     for fam, s in summ.groupby("family", sort=True):
         done = s[s["status"] == "completed"]
@@ -530,5 +536,7 @@ def invariant_slopes(summ: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             fit = grouped_loglog_slope(done["N"], done[name], done["ratio"], level)
             rows.append({"family": fam, "invariant": name, "slope": fit["slope"], "low": fit["low"],
                          "high": fit["high"], "n": fit["n"], "dropped": fit["dropped"],
-                         "stopped": int((s["status"] != "completed").sum()), "Ns": sorted(s["N"].unique().tolist())})
-    return pd.DataFrame(rows, columns=["family", "invariant", "slope", "low", "high", "n", "dropped", "stopped", "Ns"])
+                         "stopped": int((s["status"] != "completed").sum()), "short": int((~done["reached"]).sum()),
+                         "Ns": sorted(s["N"].unique().tolist())})
+    return pd.DataFrame(rows, columns=["family", "invariant", "slope", "low", "high", "n", "dropped", "stopped", "short",
+                                       "Ns"])

@@ -44,8 +44,8 @@ RUN_COLUMNS = (
 
 
 #: run-row fields copied into the run CSV after :data:`RUN_COLUMNS` when a row has them
-#: (``invariants``: the width family and its constant c)
-EXTRA_RUN_COLUMNS = ("family", "ratio")
+#: (``invariants``: the width family, its constant c, the loss ratio at which a run stops)
+EXTRA_RUN_COLUMNS = ("family", "ratio", "stop_below")
 
 
 def step_size(run: dict, params, ds):
@@ -119,7 +119,8 @@ def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
         solver=solver_settings(run),
         trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
         y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
-        track_gram=run["track_gram"], track_invariants=run.get("track_invariants", False), max_rho=run["max_rho"],
+        track_gram=run["track_gram"], track_invariants=run.get("track_invariants", False),
+        stop_below=run.get("stop_below"), max_rho=run["max_rho"],
         progress=progress,
     )
     wall = time.perf_counter() - t0

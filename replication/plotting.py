@@ -738,6 +738,9 @@ def plot_invariants(df: pd.DataFrame) -> Figure:
                 ax.plot(med.index, med.values, color=color, linestyle="-" if i == len(f["ratio"].unique()) - 1 else "--",
                         marker="o", markersize=3, linewidth=1.2, label=label)
                 ax.scatter(e["N"], e[name], color=color, s=6, alpha=0.4)
+        if name == "loss_ratio" and "stop_below" in df:
+            ax.axhline(float(df["stop_below"].iloc[0]), color="black", linestyle="--", linewidth=0.8,
+                       label=f"target: runs stop at L/L(0) ≤ {float(df['stop_below'].iloc[0]):g}")
         if name == "rho_drift":  # ρ comes from a power iteration accurate to rtol 1e-6
             floor = 1e-6 * float(_rho0(df))
             ax.axhline(floor, color="grey", linestyle=":", linewidth=1, label="ρ's own accuracy (1e-6·ρ(0))")
@@ -748,8 +751,8 @@ def plot_invariants(df: pd.DataFrame) -> Figure:
     stopped = int((summ["status"] != "completed").sum())
     lam = df.groupby("N")["lambda0"].first()
     fig.suptitle(f"The proof's invariants against N: random labels on the sphere, d = {df['d'].iloc[0] / df['N'].iloc[0]:g}·N, "
-                 f"λ0 = {lam.min():.3g}–{lam.max():.3g}, γ = {_one(df, 'gamma')}, {df['steps'].iloc[0]} GD steps with "
-                 f"η = ½·2/λ_max(H(0)), {summ['seed'].nunique()} seeds" + (f"; {stopped} runs stopped (not drawn)" if stopped else ""))
+                 f"λ0 = {lam.min():.3g}–{lam.max():.3g}, γ = {_one(df, 'gamma')}, GD with η = ½·2/λ_max(H(0)) "
+                 f"to L/L(0) ≤ {_one(df, 'stop_below') if 'stop_below' in df else '—'} (at most {df['steps'].iloc[0]} steps), {summ['seed'].nunique()} seeds" + (f"; {stopped} runs stopped (not drawn)" if stopped else ""))
     return fig
 
 

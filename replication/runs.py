@@ -189,11 +189,12 @@ def invariant_widths(block) -> list[tuple[str, float, int, int]]:
 def expand_invariants(config, name, block) -> list[dict]:
     """One run per (family, c, N, seed) of :func:`invariant_widths` on "invariants-n<N>", with
     the invariants tracked (``track_invariants``: the Gram blocks and ‖H(k) − H(0)‖₂, per-neuron
-    movement, flipped signs); rows carry ``family`` and ``ratio`` = c, ids "_f<family>_c<c>"."""
+    movement, flipped signs) and every run stopped once L(k)/L(0) ≤ ``stop_below`` (``steps`` is
+    the cap); rows carry ``family``, ``ratio`` = c and ``stop_below``, ids "_f<family>_c<c>"."""
     s = _settings(config, block)
     return [
         _row(config, name, invariants_name(N), m, block["gamma"], seed, s, track_gram=True, track_invariants=True,
-             family=fam, ratio=c,
+             family=fam, ratio=c, stop_below=float(block["stop_below"]),
              run_id=make_run_id(invariants_name(N), f=fam, c=c, m=m, g=float(block["gamma"]), s=seed))
         for fam, c, N, m in invariant_widths(block) for seed in block["seeds"]
     ]

@@ -247,6 +247,19 @@ def test_track_invariants_leaves_the_run_unchanged(data, params):
     pd.testing.assert_frame_equal(a[cols], b[cols])
 
 
+def test_stop_below_ends_at_the_first_step_under_the_target(data, params):
+    X, y, _, _ = data
+    _, full = implicit.train(params, X, y, GAMMA, lr="auto", steps=60, record_every=1)
+    target = 1e-3
+    k = int(full.loc[full["train_loss"] <= target * full["train_loss"].iloc[0], "step"].iloc[0])
+    _, tr = implicit.train(params, X, y, GAMMA, lr="auto", steps=60, record_every=7, stop_below=target)
+    assert tr["step"].iloc[-1] == k and tr.attrs["status"] == "completed" and f"at step {k}" in tr.attrs["reason"]
+    assert tr["train_loss"].iloc[-1] == full["train_loss"].iloc[k]
+    assert list(tr["step"].iloc[:-1]) == list(range(0, k, 7))
+    with pytest.raises(ValueError, match="stop_below"):
+        implicit.train(params, X, y, GAMMA, lr="auto", steps=3, stop_below=1.5)
+
+
 def test_flips_counted_on_a_long_run(data, params):
     """Over a run long enough to move the weights, some signs flip, and the fraction is a fraction."""
     X, y, _, _ = data

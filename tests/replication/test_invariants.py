@@ -31,7 +31,7 @@ def table(p_linear=0.0, p_sqrt=0.5, Ns=(16, 32, 64, 128), seeds=(0, 1, 2), stop=
                     rows.append({"experiment": "invariants", "run_id": run_id, "N": N, "m": m, "seed": s,
                                  "family": fam, "ratio": c, "status": status, "failure": False, "step": k,
                                  "lambda0": 0.1, "train_loss": 10.0 * (1 - 0.99 * frac), "gamma": 0.1, "d": 2 * N,
-                                 "steps": 20, "lambda_min_Hv": 0.1 * (0.5 - 0.2 * frac * level / (1 + level)) / (N / 16) ** p,
+                                 "steps": 20, "stop_below": 0.05, "lambda_min_Hv": 0.1 * (0.5 - 0.2 * frac * level / (1 + level)) / (N / 16) ** p,
                                  "gram_change": frac * level, "max_neuron_move": frac * level,
                                  "flip_fraction": frac * level * 1e-2, "rho": 0.2 + frac * level * 1e-4})
     return pd.DataFrame(rows)
@@ -43,6 +43,14 @@ def test_summaries_reduce_each_invariant_over_the_steps():
     assert r["gram_change"] == pytest.approx(0.5) and r["neuron_move"] == pytest.approx(0.5)
     assert r["flip_fraction"] == pytest.approx(0.005) and r["rho_drift"] == pytest.approx(0.5e-4)
     assert r["lambda_min_Hv"] == pytest.approx((0.5 - 0.2 / 3)) and r["loss_ratio"] == pytest.approx(0.01)
+    assert r["reached"] and r["steps_run"] == 20
+
+
+def test_runs_short_of_the_target_are_counted():
+    t = table()
+    t.loc[t["run_id"] == "invariants-n32_flinear_c2_m64_s1", "stop_below"] = 1e-3
+    c = _rows(pd.DataFrame(cl.claim_invariants(t, TH)))
+    assert "1 runs ended at the step cap" in c.loc["invariant-gram_change", "note"]
 
 
 def test_grouped_slope_recovers_a_shared_exponent_with_separate_levels():
