@@ -12,11 +12,11 @@ from .model import BLOCKS, Params, features, init_params, output
 from .ntk import gram
 from .runtime import provenance, set_threads
 from .solver import Equilibrium, NotConverged, SolverSettings, equilibrium
-from .training import GRAM_COLUMNS, TRACE_COLUMNS, auto_lr, gradient_flow, train
+from .training import GRAM_COLUMNS, INVARIANT_COLUMNS, TRACE_COLUMNS, auto_lr, gradient_flow, train
 from .warmstart import WarmStart
 
 __all__ = [
-    "BLOCKS", "Equilibrium", "GRAM_COLUMNS", "NotConverged", "Params", "PowerNorm", "SolverSettings",
+    "BLOCKS", "Equilibrium", "GRAM_COLUMNS", "INVARIANT_COLUMNS", "NotConverged", "Params", "PowerNorm", "SolverSettings",
     "TRACE_COLUMNS", "WarmStart", "arccos_kernel", "auto_lr", "equilibrium", "equilibrium_kernel",
     "evaluate", "features", "gradient_flow", "gram", "init_params", "lambda0", "lambda_min", "loss",
     "loss_and_grad", "output", "predict", "provenance", "set_threads", "spectral_norm", "train",

@@ -26,6 +26,9 @@ TRACE_COLUMNS = (
     "fwd_work_f64", "adj_work_f64", "fwd_residual", "adj_residual", "rel_change_A", "rel_change_W", "seconds",
 )
 GRAM_COLUMNS = ("lambda_min_H", "lambda_max_H", "lambda_min_HA", "lambda_min_HW", "lambda_min_Hu", "lambda_min_Hv")
+#: Columns added by ``track_invariants`` (after the Gram columns, which it implies): the
+#: quantities a convergence proof keeps bounded along training (:func:`train`, Returns).
+INVARIANT_COLUMNS = ("gram_change", "max_neuron_move", "flip_fraction", "flip_fraction_input")
 
 #: ``lr="auto"`` uses η = AUTO_LR_FRACTION · 2/λ_max(H(0)).
 AUTO_LR_FRACTION = 0.5
@@ -60,6 +63,8 @@ def train(
     y_test: np.ndarray | None = None,
     record_every: int = 1,
     track_gram: bool = False,
+    track_invariants: bool = False,
+    stop_below: float | None = None,
     max_rho: float = 1.0,
     extrapolate: bool = True,
     certified: bool = True,
@@ -89,6 +94,21 @@ def train(
         One trace row per ``record_every`` steps, and the last.
     track_gram : bool
         Also record λ_min, λ_max of H(k) and λ_min of each block (:data:`GRAM_COLUMNS`).
+    track_invariants : bool
+        Also record, at every recorded step, what a convergence proof keeps bounded
+        (:data:`INVARIANT_COLUMNS`; implies ``track_gram``): ``gram_change`` =
+        ‖H(k) − H(0)‖₂ / λ_min(H(0)) over the trained blocks; ``max_neuron_move`` =
+        max_r ‖w_r(k) − w_r(0)‖₂ over the rows of W (absolute: w_r(0)ᵀx ~ N(0, 1) for a unit
+        x, so it compares directly with the margin of an input unit's sign); ``flip_fraction``
+        = the fraction of the N·m equilibrium activation signs 1[P > 0] (P = γ̃Az + φ) that
+        differ from those at k = 0; ``flip_fraction_input`` the same for the input layer's
+        signs 1[XWᵀ > 0].  Costs one N×N Gram matrix and one N×N eigen-decomposition per
+        recorded step, and keeps H(0) and the k = 0 signs (N² + 2Nm values).
+    stop_below : float, optional
+        Stop at the first step k ≥ 1 with L(k) ≤ stop_below·L(0), recording that step (status
+        "completed", ``reason`` says where): runs of different conditioning then end equally
+        far trained, instead of at one budget ``steps`` that some overshoot by orders of
+        magnitude and others do not reach.  None: always run ``steps`` steps.
     max_rho : float
         Stop when ρ(A) ≥ max_rho (``np.inf`` to study ill-posed γ).
     extrapolate : bool
@@ -106,7 +126,7 @@ def train(
     params : Params
         θ at the last good step.
     trace : DataFrame
-        Columns :data:`TRACE_COLUMNS` (+ :data:`GRAM_COLUMNS`): the loss ½Σ(ŷ−y)² on train and
+        Columns :data:`TRACE_COLUMNS` (+ :data:`GRAM_COLUMNS`, + :data:`INVARIANT_COLUMNS`): the loss ½Σ(ŷ−y)² on train and
         test sets, ρ = γ‖A‖₂/√m (warm power iteration, rtol 1e-6), the forward/adjoint
         iterations (slowest sample), work (sample-iterations / N) and residuals of that step,
         ‖A−A(0)‖_F/‖A(0)‖_F and the same for W, and cumulative wall seconds.  ``trace.attrs``
@@ -124,6 +144,8 @@ def train(
     steps, record_every = int(steps), int(record_every)
     if steps < 0 or record_every < 1:
         raise ValueError(f"need steps ≥ 0 and record_every ≥ 1, got {steps}, {record_every}")
+    if stop_below is not None and not 0 < stop_below < 1:
+        raise ValueError(f"stop_below must be in (0, 1), got {stop_below!r}")
     if solver.lipschitz is not None:
         raise ValueError("train sets the solver's lipschitz itself each step (from ρ, see certified)")
     has_test = X_test is not None
@@ -133,7 +155,9 @@ def train(
             raise ValueError("X_test given without y_test")
         y_test = check_y(y_test, X_test.shape[0], params.dtype)
 
+    track_gram = bool(track_gram or track_invariants)
     theta = params.copy()
+    ref = {} if track_invariants else None  # H(0), λ_min(H(0)) and the k = 0 sign patterns
     A0n, W0n = np.linalg.norm(params.A), np.linalg.norm(params.W)
     dist = {"A": 0.0, "W": 0.0}  # ‖θ − θ(0)‖_F of these blocks, from the last update
     warm, warm_test = WarmStart(extrapolate=extrapolate), WarmStart(extrapolate=extrapolate)
@@ -154,6 +178,7 @@ def train(
                 status, reason = "stopped", f"rho(A) = {rho:.4f} >= {max_rho} at step {k}: equilibrium not guaranteed well-posed"
                 break
             record = k % record_every == 0 or k == steps
+            done = k == steps
             bound = RHO_MARGIN * rho
             step_solver = solver.replace(lipschitz=bound if certified and bound < 1 else None)
             # one float32 copy of this step's A for every solve (train, test, Gram)
@@ -165,6 +190,11 @@ def train(
             if not np.isfinite(ev.loss):
                 status, reason = "stopped", f"non-finite training loss at step {k}"
                 break
+            if k == 0:
+                loss0 = ev.loss
+            elif stop_below is not None and ev.loss <= stop_below * loss0:
+                done, record = True, True
+                reason = f"L(k)/L(0) <= {stop_below:g} at step {k}"
             if progress is not None:
                 progress({"step": k, "steps": steps, "train_loss": float(ev.loss), "rho": float(rho),
                           "seconds": time.perf_counter() - t0})
@@ -186,14 +216,18 @@ def train(
                     "rel_change_W": dist["W"] / W0n,
                 }
                 if track_gram:
-                    row.update(_gram_row(theta, X, gamma, ev, trainable, step_solver, A32))
+                    row.update(_gram_row(theta, X, gamma, ev, trainable, step_solver, A32, ref))
+                if track_invariants:
+                    row.update(_invariant_row(theta, params, ev, ref))
                 row["seconds"] = time.perf_counter() - t0
                 rows.append(row)
-            if k < steps:
-                dist.update(theta.axpy_distance(-lr, ev.grads, params, trainable))
+            if done:
+                break
+            dist.update(theta.axpy_distance(-lr, ev.grads, params, trainable))
     except NotConverged as exc:
         status, reason = "stopped", f"at step {k}: {exc}"
-    columns = list(TRACE_COLUMNS) + (list(GRAM_COLUMNS) if track_gram else [])
+    columns = list(TRACE_COLUMNS) + (list(GRAM_COLUMNS) if track_gram else []) + (
+        list(INVARIANT_COLUMNS) if track_invariants else [])
     trace = pd.DataFrame(rows, columns=columns)
     lr = lr if isinstance(lr, float) else float("nan")  # "auto" not resolved: failed before
     trace.attrs.update(lr=lr, status=status, reason=reason, trainable=trainable, dtype=str(params.dtype))
@@ -215,16 +249,36 @@ def _test_loss(theta, X_test, y_test, gamma, solver, warm_test, A32):
     return 0.5 * float(r @ r)
 
 
-def _gram_row(theta, X, gamma, ev, trainable, solver, A32):
-    """λ_min, λ_max of H over ``trainable`` and λ_min of every block (all four computed)."""
+def _gram_row(theta, X, gamma, ev, trainable, solver, A32, ref=None):
+    """λ_min, λ_max of H over ``trainable`` and λ_min of every block (all four computed).
+
+    With a dict ``ref`` (``track_invariants``), also ``gram_change`` = ‖H − H(0)‖₂/λ_min(H(0)):
+    the first call stores H(0) and λ_min(H(0)) in ``ref``."""
     # the gradient's K met a residual-weighted criterion; the Gram matrix needs it to tol
     K = _unit_adjoint(theta, gamma, ev.eq, solver, k0=ev.K, A32=A32)
     parts = gram_blocks(theta, X, gamma, ev.eq, K, BLOCKS)
-    lo, hi = eigh_extremes(sum(parts[b] for b in trainable))
+    H = sum(parts[b] for b in trainable)
+    lo, hi = eigh_extremes(H)
     row = {"lambda_min_H": lo, "lambda_max_H": hi}
+    if ref is not None:
+        if "H" not in ref:
+            ref.update(H=H, lambda_min_H=lo)
+        # ‖·‖₂ of the symmetric difference: its largest |eigenvalue|
+        row["gram_change"] = float(np.abs(np.linalg.eigvalsh(H - ref["H"])).max()) / ref["lambda_min_H"]
     for b in BLOCKS:
         row[f"lambda_min_H{b}"] = eigh_extremes(parts[b])[0]
     return row
+
+
+def _invariant_row(theta, params, ev, ref):
+    """The per-neuron and sign-pattern invariants of :func:`train` (``track_invariants``) at
+    θ = ``theta`` against θ(0) = ``params``; the first call stores the k = 0 signs in ``ref``."""
+    D, E = ev.eq.P > 0, ev.eq.Q > 0
+    if "D" not in ref:
+        ref.update(D=D, E=E)
+    move = np.sqrt(((theta.W - params.W).astype(np.float64) ** 2).sum(axis=1)).max()
+    return {"max_neuron_move": float(move), "flip_fraction": float(np.mean(D != ref["D"])),
+            "flip_fraction_input": float(np.mean(E != ref["E"]))}
 
 
 def gradient_flow(

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .fits import (
+    INVARIANT_LABELS, INVARIANTS, invariant_slopes, invariant_summaries,
     concentration_exponents, concentration_thresholds, envelopes, final_rows, gd_gf_deviation, gf_bound_ratio,
     good_rows, kernel_slopes, lambda_min_at_fixed_width, loglog_slope, minimal_widths, per_run,
     rate_predictions, ratio_at_linear_width, success_grid, theory_rate, width_exponent,
@@ -381,6 +382,65 @@ def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
     return out
 
 
+#: the side on which each invariant leaves "flat" when the width is too small: λ_min(ΦΦᵀ)/λ0
+#: falls, the others grow (the ``invariants`` controls test that side only)
+INVARIANT_FAILURE_SIDE = {"lambda_min_Hv": "falls", "gram_change": "grows", "neuron_move": "grows",
+                          "flip_fraction": "grows", "rho_drift": "grows"}
+
+
+def claim_invariants(df: pd.DataFrame, th: dict) -> list[dict]:
+    """The proof's invariants along m = cN (``invariants`` experiment; fits
+    :func:`~replication.fits.invariant_slopes`).
+
+    Predictions, two-sided: each invariant of :data:`~replication.fits.INVARIANTS` grows like
+    N^p along the linear family with |p| ≤ ``tolerance`` (flat: linear width keeps it bounded,
+    and no better); a run of that family that stopped early fails the row.  Negative controls,
+    expected to fail: along the slower family m = c·√(N·N0), where m/N falls, the invariant
+    leaves the band on the side where too small a width pushes it
+    (:data:`INVARIANT_FAILURE_SIDE`: λ_min falls below −tolerance, the others grow above
+    +tolerance); the row tests "no worse than flat" (p ≤ tol, or p ≥ −tol for λ_min) and
+    passes when that fails (or a run stopped).  A slope leaving the band on the other side does
+    not count as the expected failure.  The faster family is drawn in the figure, not tested."""
+    tol = float(th["tolerance"])
+    slopes = invariant_slopes(invariant_summaries(df)).set_index(["family", "invariant"])
+    fams = set(slopes.index.get_level_values(0))
+    runs = per_run(df)
+    out = []
+    for name in INVARIANTS:
+        label = INVARIANT_LABELS[name]
+        falls = INVARIANT_FAILURE_SIDE[name] == "falls"
+        for fam, kind in (("linear", "prediction"), ("sqrt", "control")):
+            cid = f"invariant-{name}" + ("" if fam == "linear" else "-control-sqrt")
+            if fam not in fams:
+                out.append(_claim(cid, "invariants", "", note=f"no runs of the {fam} family"))
+                continue
+            r = slopes.loc[(fam, name)]
+            r_runs = runs[runs["family"] == fam]
+            cs = ", ".join(f"{c:g}" for c in sorted(r_runs["ratio"].unique()))
+            width = f"m = c·N (c = {cs})" if fam == "linear" else f"m = c·√(N·N0) (c = {cs}, N0 = {min(r['Ns'])})"
+            note = (f"{int(r['n'])} runs at N = {r['Ns']}; one intercept per c; {int(r['stopped'])} stopped"
+                    + (f"; {int(r['dropped'])} non-positive values not fitted" if r["dropped"] else "")
+                    + (f"; {int(r['short'])} runs ended at the step cap above the target loss" if r["short"] else ""))
+            p = r["slope"]
+            if np.isfinite(p) and abs(p) > tol:
+                note += "; " + ("above the band: grows with N" if p > tol else "below the band: falls with N")
+            if fam == "linear":
+                statement = f"{label} stays flat in N along {width}: exponent p of ∝ N^p within ±{tol:g}"
+                test = ("within", -tol, tol)
+                passed = (-tol <= p <= tol and r["stopped"] == 0) if np.isfinite(p) else None
+            else:
+                side = "falls" if falls else "grows"
+                statement = (f"negative control (expected to fail): {label} no worse than flat along the slower "
+                             f"{width}, where m/N falls; expected: it {side} with N, p {'<' if falls else '>'} "
+                             f"{-tol if falls else tol:g}")
+                test = (">=", -tol) if falls else ("<=", tol)
+                worse = (p < -tol) if falls else (p > tol)
+                passed = (bool(worse) or r["stopped"] > 0) if np.isfinite(p) else None
+            out.append(_claim(cid, "invariants", statement, p, test, passed, note,
+                              ci=(r["low"], r["high"]), n=int(r["n"]), kind=kind))
+    return out
+
+
 #: claim groups: (experiment it reads, config key of its thresholds, function(table, thresholds))
 CLAIMS = (
     ("linear-width", "linear_rate", lambda df, th: claim_linear_rate(df, "linear-width", th)),
@@ -394,6 +454,7 @@ CLAIMS = (
     ("flow", "flow", claim_flow),
     ("kernel", "kernel", claim_kernel),
     ("concentration", "concentration", claim_concentration),
+    ("invariants", "invariants", claim_invariants),
 )
 
 

@@ -20,7 +20,7 @@ import yaml
 from . import realdata
 from .datasets import DATASET_FIELDS, DIGITS_D, DIGITS_MAX_SAMPLES, IMAGE_D, KIND_PARAMS, inspect_npz
 from .errors import ConfigError, InputError, json_path
-from .runs import NAME_RE, derived_name, gf_table, kernel_table, run_table
+from .runs import NAME_RE, derived_name, gf_table, invariant_widths, invariants_name, kernel_table, run_table
 
 
 #: γ at or above this value gives ρ(A(0)) ≈ 2γ ≥ 1 at initialisation (docs/model.md, "Well-posedness").
@@ -243,6 +243,8 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
                     elif m > MAX_COUNT:
                         errors.append(f"{where}.ratios[{j}]: m = (m/N)·N = {r:g}·{N} = {m:g} exceeds the largest "
                                       f"width, {MAX_COUNT:g}")
+    if exp == "invariants":
+        errors += _invariants_errors(config, block, where)
     lr = block.get("lr", config.get("training", {}).get("lr"))
     if lr != "auto" and ("lr_width" in block or "lr_fraction" in block):
         errors.append(f"{where}.lr: lr_width and lr_fraction choose η from a network at initialisation; they need lr: auto "
@@ -259,6 +261,26 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
             if abs(k - round(k)) > 1e-9:
                 errors.append(f"{where}.lr_fractions[{j}]: {f:g} must divide the largest fraction {fmax:g} a whole number "
                               f"of times, so that every step size reaches the same times t = kη")
+    return errors
+
+
+def _invariants_errors(config, block, where) -> list[str]:
+    """``invariants``: every family's width a whole number in [1, MAX_COUNT] (rounded), at least two N
+    in the faster family (a line to draw), and no configured data set under a derived name."""
+    errors = []
+    if sum(N <= block["square_max_n"] for N in block["n_train"]) < 2:
+        errors.append(f"{where}.square_max_n: {block['square_max_n']} leaves fewer than two N of n_train "
+                      f"{sorted(block['n_train'])} for the family m = c·N²/N0; raise it to at least the second smallest N")
+    for fam, c, N, m in invariant_widths(block):
+        if not 1 <= m <= MAX_COUNT:
+            key = "ratios" if fam == "linear" else "control_ratio"
+            errors.append(f"{where}.{key}: the {fam} family gives m = {m} at N = {N} (c = {c:g}); it must be in "
+                          f"[1, {MAX_COUNT:g}]")
+    for N in block["n_train"]:
+        name = invariants_name(N)
+        if name in config.get("datasets", {}):
+            errors.append(f"{where}.n_train: the experiment derives the data set {name!r}, which clashes with the "
+                          "configured data set of that name; rename that one")
     return errors
 
 

@@ -431,3 +431,112 @@ def lambda_min_at_fixed_width(df: pd.DataFrame, thr: pd.DataFrame) -> pd.DataFra
         j = int(np.argmin(np.abs(np.log(d["m"].to_numpy() / m0))))
         rows.append({"N": int(N), "seed": int(seed), "m": float(d["m"].iloc[j]), "value": float(d["lambda_min_ratio"].iloc[j])})
     return pd.DataFrame(rows, columns=["N", "seed", "m", "value"])
+
+
+# --------------------------------------------------------------------------------------
+# invariants: what the convergence proof keeps bounded, against N along width families
+# --------------------------------------------------------------------------------------
+#: the invariants of the ``invariants`` experiment: name → (trace column, reduction over the
+#: recorded steps).  ``lambda_min_Hv`` is λ_min(Φ(k)Φ(k)ᵀ)/λ0 (the block the linear-width
+#: argument needs; the full H holds H^W ≫ λ0 at any width), smallest over k; ``gram_change``
+#: sup_k ‖H(k) − H(0)‖₂/λ_min(H(0)); ``neuron_move`` max_r ‖w_r(k) − w_r(0)‖₂ at the last
+#: step (absolute: w_r(0)ᵀx ~ N(0, 1) for unit x); ``flip_fraction`` the largest fraction of
+#: the N·m equilibrium signs flipped from k = 0; ``rho_drift`` max_k |ρ(A(k)) − ρ(A(0))|
+INVARIANTS = {
+    "lambda_min_Hv": ("lambda_min_Hv", "min"),
+    "gram_change": ("gram_change", "max"),
+    "neuron_move": ("max_neuron_move", "max"),
+    "flip_fraction": ("flip_fraction", "max"),
+    "rho_drift": ("rho_drift", "max"),
+}
+#: invariant → what it is, for figures and claims
+INVARIANT_LABELS = {
+    "lambda_min_Hv": "min_k λ_min(Φ(k)Φ(k)ᵀ) / λ0",
+    "gram_change": "sup_k ‖H(k) − H(0)‖₂ / λ_min(H(0))",
+    "neuron_move": "max_r ‖w_r(K) − w_r(0)‖₂",
+    "flip_fraction": "max_k fraction of equilibrium signs flipped",
+    "rho_drift": "max_k |ρ(A(k)) − ρ(A(0))|",
+}
+
+
+def invariant_summaries(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of an ``invariants`` table: ``run_id, family, ratio, N, m, seed, status,
+    loss_ratio, steps_run, reached`` (the last step, and whether L/L(0) got to the table's
+    ``stop_below``; True without that column) and one column per :data:`INVARIANTS` entry
+    (reduced over the run's recorded steps; ``lambda_min_Hv`` divided by the run's λ0).  Runs that did not complete keep their
+    row with NaN invariants (a fit never sees them; :func:`invariant_slopes` counts them)."""
+    rows = []
+    for run_id, d in df.groupby("run_id", sort=False):
+        first = d.iloc[0]
+        out = {"run_id": run_id, "family": first["family"], "ratio": float(first["ratio"]), "N": int(first["N"]),
+               "m": int(first["m"]), "seed": int(first["seed"]), "status": first["status"], "loss_ratio": math.nan,
+               "steps_run": math.nan, "reached": False}
+        out.update({name: math.nan for name in INVARIANTS})
+        good = good_rows(d).sort_values("step")
+        if first["status"] == "completed" and len(good):
+            good = good.assign(rho_drift=(good["rho"] - good["rho"].iloc[0]).abs(),
+                               lambda_min_Hv=good["lambda_min_Hv"] / good["lambda0"])
+            out["loss_ratio"] = float(good["train_loss"].iloc[-1] / good["train_loss"].iloc[0])
+            out["steps_run"] = int(good["step"].iloc[-1])
+            target = float(first["stop_below"]) if "stop_below" in d and pd.notna(first["stop_below"]) else math.inf
+            out["reached"] = bool(out["loss_ratio"] <= target)
+            for name, (col, how) in INVARIANTS.items():
+                out[name] = float(getattr(good[col], how)())
+        rows.append(out)
+    return pd.DataFrame(rows, columns=["run_id", "family", "ratio", "N", "m", "seed", "status", "loss_ratio",
+                                       "steps_run", "reached", *INVARIANTS])
+
+
+def grouped_loglog_slope(x, y, groups, level: float = 0.95) -> dict:
+    """One power law y ∝ x^slope shared by several groups, each with its own prefactor: least
+    squares of ln y on ln x with one intercept per group (both demeaned within each group), a
+    t-based CI with n − (groups) − 1 degrees of freedom.  Non-positive or non-finite pairs are
+    dropped (``dropped`` counts them).  Returns ``slope, low, high, stderr, n, groups, dropped``.
+
+    One intercept per group because the invariants' levels depend on c (m = cN at c = 2 and
+    c = 4 differ by a constant factor) while the prediction is about the exponent alone."""
+    x, y, g = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    out = dict(slope=math.nan, low=math.nan, high=math.nan, stderr=math.nan, n=int(ok.sum()), groups=0,
+               dropped=int((~ok).sum()))
+    lx, ly, g = np.log(x[ok]), np.log(y[ok]), g[ok]
+    xs, ys = lx.copy(), ly.copy()
+    labels = pd.unique(g)
+    for lab in labels:
+        sel = g == lab
+        xs[sel] -= lx[sel].mean()
+        ys[sel] -= ly[sel].mean()
+    sxx = float((xs**2).sum())
+    out["groups"] = len(labels)
+    if sxx <= 0:
+        return out
+    slope = float((xs * ys).sum() / sxx)
+    out["slope"] = slope
+    dof = xs.size - len(labels) - 1
+    if dof >= 1:
+        from scipy.stats import t
+
+        sse = float(((ys - slope * xs) ** 2).sum())
+        stderr = math.sqrt(sse / dof / sxx)
+        half = float(t.ppf(0.5 + level / 2, dof)) * stderr
+        out.update(stderr=stderr, low=slope - half, high=slope + half)
+    return out
+
+
+def invariant_slopes(summ: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per (family, invariant): the exponent of invariant ∝ N^slope over the completed runs of the
+    family (every seed a point, one intercept per c: :func:`grouped_loglog_slope`).  Columns:
+    family, invariant, slope, low, high, n, dropped (non-positive values), stopped (runs that
+    did not complete), short (completed runs that did not reach ``stop_below``: fitted, but
+    counted), Ns (the N values)."""
+    rows = []
+    for fam, s in summ.groupby("family", sort=True):
+        done = s[s["status"] == "completed"]
+        for name in INVARIANTS:
+            fit = grouped_loglog_slope(done["N"], done[name], done["ratio"], level)
+            rows.append({"family": fam, "invariant": name, "slope": fit["slope"], "low": fit["low"],
+                         "high": fit["high"], "n": fit["n"], "dropped": fit["dropped"],
+                         "stopped": int((s["status"] != "completed").sum()), "short": int((~done["reached"]).sum()),
+                         "Ns": sorted(s["N"].unique().tolist())})
+    return pd.DataFrame(rows, columns=["family", "invariant", "slope", "low", "high", "n", "dropped", "stopped", "short",
+                                       "Ns"])

@@ -43,6 +43,11 @@ RUN_COLUMNS = (
 )
 
 
+#: run-row fields copied into the run CSV after :data:`RUN_COLUMNS` when a row has them
+#: (``invariants``: the width family, its constant c, the loss ratio at which a run stops)
+EXTRA_RUN_COLUMNS = ("family", "ratio", "stop_below")
+
+
 def step_size(run: dict, params, ds):
     """``run["lr"]``, or for "auto" the number f·2/λ_max(H(0)) (implicit.auto_lr, f =
     ``lr_fraction``) when the engine's own "auto" would differ: f other than ½, a float32 run
@@ -114,7 +119,9 @@ def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
         solver=solver_settings(run),
         trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
         y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
-        track_gram=run["track_gram"], max_rho=run["max_rho"], progress=progress,
+        track_gram=run["track_gram"], track_invariants=run.get("track_invariants", False),
+        stop_below=run.get("stop_below"), max_rho=run["max_rho"],
+        progress=progress,
     )
     wall = time.perf_counter() - t0
     status, reason, lr, dtype = (trace.attrs[k] for k in ("status", "reason", "lr", "dtype"))
@@ -157,7 +164,10 @@ def _with_run_columns(trace, run, ds, lr, status, reason) -> pd.DataFrame:
     # gives a byte-identical CSV
     trace = trace.drop(columns="seconds").reset_index(drop=True)
     trace["step"] = trace["step"].astype(int)
-    return pd.concat([head, trace], axis=1)[list(RUN_COLUMNS) + list(trace.columns)]
+    extra = [k for k in EXTRA_RUN_COLUMNS if k in run]
+    for k in extra:
+        head[k] = run[k]
+    return pd.concat([head, trace], axis=1)[list(RUN_COLUMNS) + extra + list(trace.columns)]
 
 
 def _float(x) -> float:

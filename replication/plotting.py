@@ -716,11 +716,67 @@ def plot_sibling_fig1(df: pd.DataFrame) -> Figure:
 
 
 #: experiment id → plot function.
+#: the width families of ``invariants``: family → (colour, legend text of m at constant c)
+_FAMILIES = {"sqrt": ("C3", "m = {c:g}·√(N·{N0})"), "linear": ("C0", "m = {c:g}·N"), "square": ("C2", "m = {c:g}·N²/{N0}")}
+
+
+def plot_invariants(df: pd.DataFrame) -> Figure:
+    """Each invariant of the convergence argument (:data:`replication.fits.INVARIANTS`) against
+    N, log–log, one line per width family and constant c (median over seeds, dots: seeds), the
+    fitted exponent of the linear and the slower family in the legend; and the loss reached,
+    L(K)/L(0), so that the invariants compare runs trained equally far."""
+    summ = fits.invariant_summaries(df)
+    done = summ[summ["status"] == "completed"]
+    slopes = fits.invariant_slopes(summ).set_index(["family", "invariant"])
+    N0 = int(summ["N"].min())
+    Ns = np.array(sorted(summ["N"].unique()), dtype=float)
+    fig, axes = _figure(2, 3, width=4.6, height=3.7)
+    panels = list(fits.INVARIANTS) + ["loss_ratio"]
+    names = {"lambda_min_Hv": "λ_min of the feature Gram", "gram_change": "Gram change", "neuron_move": "neuron movement",
+             "flip_fraction": "flipped signs", "rho_drift": "ρ drift", "loss_ratio": "loss reached"}
+    labels = dict(fits.INVARIANT_LABELS, loss_ratio="L(K) / L(0) at the last step K")
+    for ax, name in zip(axes.flat, panels):
+        _panel(ax, names[name])
+        for fam, (color, text) in _FAMILIES.items():
+            f = done[done["family"] == fam]
+            for i, (c, e) in enumerate(f.groupby("ratio", sort=True)):
+                med = e.groupby("N")[name].median()
+                label = text.format(c=c, N0=N0)
+                if fam in ("linear", "sqrt") and name in fits.INVARIANTS and i == 0 and (fam, name) in slopes.index:
+                    label += f" ({_fit_label(slopes.loc[(fam, name)].to_dict(), 'p')})"
+                ax.plot(med.index, med.values, color=color, linestyle="-" if i == len(f["ratio"].unique()) - 1 else "--",
+                        marker="o", markersize=3, linewidth=1.2, label=label)
+                ax.scatter(e["N"], e[name], color=color, s=6, alpha=0.4)
+        if name == "loss_ratio" and "stop_below" in df:
+            ax.axhline(float(df["stop_below"].iloc[0]), color="black", linestyle="--", linewidth=0.8,
+                       label=f"target: runs stop at L/L(0) ≤ {float(df['stop_below'].iloc[0]):g}")
+        if name == "rho_drift":  # ρ comes from a power iteration accurate to rtol 1e-6
+            floor = 1e-6 * float(_rho0(df))
+            ax.axhline(floor, color="grey", linestyle=":", linewidth=1, label="ρ's own accuracy (1e-6·ρ(0))")
+        ax.set(xscale="log", yscale="log", xlabel="N (samples)", ylabel=labels[name])
+        _loglog_ticks(ax, Ns)
+        ax.legend(fontsize="xx-small", loc="best")
+        ax.set_title(labels[name], fontsize="medium")
+    stopped = int((summ["status"] != "completed").sum())
+    lam = df.groupby("N")["lambda0"].first()
+    fig.suptitle(f"The proof's invariants against N: random labels on the sphere, d = {df['d'].iloc[0] / df['N'].iloc[0]:g}·N, "
+                 f"λ0 = {lam.min():.3g}–{lam.max():.3g}, γ = {_one(df, 'gamma')}, GD with η = ½·2/λ_max(H(0)) "
+                 f"to L/L(0) ≤ {_one(df, 'stop_below') if 'stop_below' in df else '—'} (at most {df['steps'].iloc[0]} steps), {summ['seed'].nunique()} seeds" + (f"; {stopped} runs stopped (not drawn)" if stopped else ""))
+    return fig
+
+
+def _rho0(df: pd.DataFrame) -> float:
+    """The largest ρ(A(0)) over the runs of ``df`` (for the accuracy floor of ρ drifts)."""
+    d = fits.good_rows(df)
+    return float(d[d["step"] == 0]["rho"].max())
+
+
 PLOTTERS = {
     "width": plot_width, "gamma": plot_gamma, "linear-width": plot_linear_width, "gram": plot_gram,
     "lazy": plot_lazy, "flow": plot_flow, "layers": plot_layers, "kernel": plot_kernel, "digits": plot_digits,
     "concentration": plot_concentration,
     "sibling-fig1": plot_sibling_fig1,
+    "invariants": plot_invariants,
 }
 
 

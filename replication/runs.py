@@ -146,6 +146,60 @@ def expand_linear_width(config, name, block) -> list[dict]:
     ]
 
 
+#: the width families of the ``invariants`` experiment: family → m(c, N, N0), N0 the smallest N;
+#: each equals c·N0 at N = N0, so the lines of the figure start together
+INVARIANT_FAMILIES = {
+    "sqrt": lambda c, N, N0: c * math.sqrt(N * N0),   # slower than N (control)
+    "linear": lambda c, N, N0: c * N,                 # the linear-width regime
+    "square": lambda c, N, N0: c * N * N / N0,        # faster than N (control)
+}
+
+
+def invariants_name(N: int) -> str:
+    """The data set of the ``invariants`` experiment at N: "invariants-n<N>"."""
+    return f"invariants-n{N}"
+
+
+def invariants_datasets(config) -> dict[str, dict]:
+    """{name: entry} of the ``invariants`` experiment's data sets: per N of its ``n_train``,
+    N points uniform on the sphere in d = d_per_n·N dimensions with random ±1 labels (any
+    labels: what the convergence theorems cover), seed ``data_seed``, no test set.  d grows
+    with N so that λ0 = λ_min(G∞) stays roughly constant (as in ``concentration``)."""
+    block = config.get("experiments", {}).get("invariants")
+    if not block or not block.get("enabled", True):
+        return {}
+    return {invariants_name(N): {"kind": "random-labels", "n_train": N, "n_test": 0,
+                                 "d": max(2, round(block["d_per_n"] * N)), "seed": block["data_seed"]}
+            for N in block.get("n_train", [])}
+
+
+def invariant_widths(block) -> list[tuple[str, float, int, int]]:
+    """(family, c, N, m) of every setting of an ``invariants`` block: the linear family at each
+    of ``ratios``, the controls at ``control_ratio`` (the faster one only for N ≤
+    ``square_max_n``); m = round(family(c, N, N0)), N0 = min(n_train)."""
+    Ns = sorted(block["n_train"])
+    N0 = Ns[0]
+    out = [("linear", float(c), N, round(c * N)) for c in block["ratios"] for N in Ns]
+    c = float(block["control_ratio"])
+    out += [("sqrt", c, N, round(INVARIANT_FAMILIES["sqrt"](c, N, N0))) for N in Ns]
+    out += [("square", c, N, round(INVARIANT_FAMILIES["square"](c, N, N0))) for N in Ns if N <= block["square_max_n"]]
+    return out
+
+
+def expand_invariants(config, name, block) -> list[dict]:
+    """One run per (family, c, N, seed) of :func:`invariant_widths` on "invariants-n<N>", with
+    the invariants tracked (``track_invariants``: the Gram blocks and ‖H(k) − H(0)‖₂, per-neuron
+    movement, flipped signs) and every run stopped once L(k)/L(0) ≤ ``stop_below`` (``steps`` is
+    the cap); rows carry ``family``, ``ratio`` = c and ``stop_below``, ids "_f<family>_c<c>"."""
+    s = _settings(config, block)
+    return [
+        _row(config, name, invariants_name(N), m, block["gamma"], seed, s, track_gram=True, track_invariants=True,
+             family=fam, ratio=c, stop_below=float(block["stop_below"]),
+             run_id=make_run_id(invariants_name(N), f=fam, c=c, m=m, g=float(block["gamma"]), s=seed))
+        for fam, c, N, m in invariant_widths(block) for seed in block["seeds"]
+    ]
+
+
 def flow_steps(block, fraction) -> int:
     """Steps and record interval of the step size ``fraction`` scale by (largest fraction)/fraction,
     so that every step size covers the same times t = kη."""
@@ -177,6 +231,7 @@ EXPANDERS = {
     "width": expand_width, "gamma": expand_gamma, "linear-width": expand_linear_width, "gram": expand_gram,
     "lazy": expand_width, "flow": expand_flow, "layers": expand_layers, "digits": expand_one_step,
     "sibling-fig1": expand_one_step,
+    "invariants": expand_invariants,
 }
 #: experiments that are not (only) gradient descent: their own rules make their run CSVs
 OTHER_EXPERIMENTS = ("kernel", "concentration")
@@ -361,4 +416,4 @@ def derived_datasets(config) -> dict[str, dict]:
 
 def all_datasets(config) -> dict[str, dict]:
     """The configured data sets and the derived ones (:func:`derived_datasets`)."""
-    return {**config.get("datasets", {}), **derived_datasets(config)}
+    return {**config.get("datasets", {}), **derived_datasets(config), **invariants_datasets(config)}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import implicit
-from implicit import BLOCKS, GRAM_COLUMNS, TRACE_COLUMNS
+from implicit import BLOCKS, GRAM_COLUMNS, INVARIANT_COLUMNS, TRACE_COLUMNS
 
 from tests.reference import model as R
 
@@ -212,6 +212,60 @@ def test_track_gram_columns(data, params):
         assert row["lambda_max_H"] == pytest.approx(w[-1], rel=1e-9)
         for b in BLOCKS:
             assert row[f"lambda_min_H{b}"] == pytest.approx(np.linalg.eigvalsh(Hb[b])[0], rel=1e-6, abs=1e-12 * w[-1]), b
+
+
+def test_track_invariants_against_reference(data, params):
+    """Each invariant column against the slow reference (tests/reference) at θ(k), k = 0…3:
+    H from the dense Jacobian, signs from the per-sample equilibria, per-row movement of W."""
+    X, y, _, _ = data
+    _, tr = implicit.train(params, X, y, GAMMA, lr=0.05, steps=3, track_invariants=True)
+    assert list(tr.columns) == list(TRACE_COLUMNS) + list(GRAM_COLUMNS) + list(INVARIANT_COLUMNS)
+    H0 = sum(R.gram_blocks(params, X, GAMMA).values())
+    lam0 = np.linalg.eigvalsh(H0)[0]
+    d0 = np.array([R.sample_quantities(params, x, GAMMA)["d"] for x in X])
+    e0 = X @ params.W.T > 0
+    for k in range(4):
+        theta = params if k == 0 else implicit.train(params, X, y, GAMMA, lr=0.05, steps=k)[0]
+        row = tr.iloc[k]
+        H = sum(R.gram_blocks(theta, X, GAMMA).values())
+        assert row["gram_change"] == pytest.approx(np.abs(np.linalg.eigvalsh(H - H0)).max() / lam0, rel=1e-5, abs=1e-9)
+        move = max(np.linalg.norm(theta.W[r] - params.W[r]) for r in range(M))
+        assert row["max_neuron_move"] == pytest.approx(move, rel=1e-12, abs=1e-15)
+        d = np.array([R.sample_quantities(theta, x, GAMMA)["d"] for x in X])
+        assert row["flip_fraction"] == pytest.approx(np.mean(d != d0))
+        assert row["flip_fraction_input"] == pytest.approx(np.mean((X @ theta.W.T > 0) != e0))
+    assert tr["gram_change"].iloc[0] == 0 and tr["max_neuron_move"].iloc[0] == 0 and tr["flip_fraction"].iloc[0] == 0
+    assert tr["max_neuron_move"].iloc[-1] > 0
+
+
+def test_track_invariants_leaves_the_run_unchanged(data, params):
+    """The tracking only reads: losses, ρ and the Gram columns are those of track_gram."""
+    X, y, _, _ = data
+    _, a = implicit.train(params, X, y, GAMMA, lr=0.05, steps=5, track_gram=True)
+    _, b = implicit.train(params, X, y, GAMMA, lr=0.05, steps=5, track_invariants=True)
+    cols = [c for c in a.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+
+
+def test_stop_below_ends_at_the_first_step_under_the_target(data, params):
+    X, y, _, _ = data
+    _, full = implicit.train(params, X, y, GAMMA, lr="auto", steps=60, record_every=1)
+    target = 1e-3
+    k = int(full.loc[full["train_loss"] <= target * full["train_loss"].iloc[0], "step"].iloc[0])
+    _, tr = implicit.train(params, X, y, GAMMA, lr="auto", steps=60, record_every=7, stop_below=target)
+    assert tr["step"].iloc[-1] == k and tr.attrs["status"] == "completed" and f"at step {k}" in tr.attrs["reason"]
+    assert tr["train_loss"].iloc[-1] == full["train_loss"].iloc[k]
+    assert list(tr["step"].iloc[:-1]) == list(range(0, k, 7))
+    with pytest.raises(ValueError, match="stop_below"):
+        implicit.train(params, X, y, GAMMA, lr="auto", steps=3, stop_below=1.5)
+
+
+def test_flips_counted_on_a_long_run(data, params):
+    """Over a run long enough to move the weights, some signs flip, and the fraction is a fraction."""
+    X, y, _, _ = data
+    _, tr = implicit.train(params, X, y, GAMMA, lr="auto", steps=100, record_every=25, track_invariants=True)
+    assert 0 < tr["flip_fraction_input"].iloc[-1] < 0.5 and 0 < tr["flip_fraction"].iloc[-1] < 0.5
+    assert (tr["gram_change"].iloc[1:] > 0).all()
 
 
 # -- trainable subsets -------------------------------------------------------------------------
