@@ -64,6 +64,7 @@ def train(
     extrapolate: bool = True,
     certified: bool = True,
     progress=None,
+    stop_loss: float | None = None,
 ) -> tuple[Params, pd.DataFrame]:
     """Full-batch gradient descent θ(k+1) = θ(k) − η∇L(θ(k)) on the trained blocks.
 
@@ -100,6 +101,10 @@ def train(
         ``{"step": k, "steps": steps, "train_loss": L(θ(k)), "rho": ρ(A(k)), "seconds": wall
         seconds since the start}``, e.g. to log progress.  It only reads: the results are the
         same with and without it.
+    stop_loss : float, optional
+        Stop (status "completed", reason "reached stop_loss at step k") at the first step k
+        whose training loss is ≤ ``stop_loss``, recording that step: a run that has reached
+        its target spends no further steps (the minimal-width search runs to a target).
 
     Returns
     -------
@@ -165,6 +170,8 @@ def train(
             if not np.isfinite(ev.loss):
                 status, reason = "stopped", f"non-finite training loss at step {k}"
                 break
+            reached = stop_loss is not None and ev.loss <= stop_loss
+            record = record or reached
             if progress is not None:
                 progress({"step": k, "steps": steps, "train_loss": float(ev.loss), "rho": float(rho),
                           "seconds": time.perf_counter() - t0})
@@ -189,6 +196,9 @@ def train(
                     row.update(_gram_row(theta, X, gamma, ev, trainable, step_solver, A32))
                 row["seconds"] = time.perf_counter() - t0
                 rows.append(row)
+            if reached:
+                reason = f"reached stop_loss at step {k}"
+                break
             if k < steps:
                 dist.update(theta.axpy_distance(-lr, ev.grads, params, trainable))
     except NotConverged as exc:
