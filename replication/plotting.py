@@ -286,7 +286,7 @@ def plot_linear_width(df: pd.DataFrame) -> Figure:
                      fontsize="medium")
     runs = df.drop_duplicates("run_id")
     fig.suptitle(f"Minimal width per trained subset: GD on N random labels (d = {int(df['d'].iloc[0])}, "
-                 f"γ = {_one(df, 'gamma')}, {runs['seed'].nunique()} seeds), target L/L(0) ≤ {target:g}, "
+                 f"γ = {_one(df, 'gamma')}, seeds: {runs['seed'].nunique()}), target L/L(0) ≤ {target:g}, "
                  f"budget K from λ_min(H(0)) capped at {int(runs['steps'].max())} steps")
     return fig
 

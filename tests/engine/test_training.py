@@ -409,3 +409,17 @@ def test_width_one_trains():
         theta, tr = implicit.train(implicit.init_params(3, m, 0), X, np.ones(3), 0.1, lr=0.01, steps=2)
         assert tr.attrs["status"] == "completed"
         np.testing.assert_allclose(tr["rho"].iloc[-1], 0.1 * np.linalg.norm(theta.A, 2) / np.sqrt(m), rtol=1e-6)
+
+
+def test_stop_loss_stops_at_the_first_step_below_it(data, params):
+    """stop_loss: the run ends (completed) at the first step whose loss is ≤ it, recorded even
+    between record steps; the steps before it are those of the run without stop_loss."""
+    X, y, _, _ = data
+    _, full = implicit.train(params, X, y, GAMMA, lr="auto", steps=60, record_every=1)
+    stop = float(full["train_loss"].iloc[0]) * 0.5
+    k = int(full.loc[full["train_loss"] <= stop, "step"].iloc[0])
+    _, tr = implicit.train(params, X, y, GAMMA, lr="auto", steps=60, record_every=7, stop_loss=stop)
+    assert tr.attrs["status"] == "completed" and tr.attrs["reason"] == f"reached stop_loss at step {k}"
+    assert int(tr["step"].iloc[-1]) == k and tr["train_loss"].iloc[-1] == pytest.approx(full["train_loss"].iloc[k], rel=1e-9)
+    _, never = implicit.train(params, X, y, GAMMA, lr="auto", steps=10, stop_loss=0.0)
+    assert never.attrs["reason"] is None and int(never["step"].iloc[-1]) == 10

@@ -344,3 +344,18 @@ def test_disabled_experiment_has_no_jobs():
     cfg.validate(config, SCHEMA)
     assert runs.kernel_table(config) == {} and runs.gf_table(config) == {}
     assert runs.derived_datasets(config) == {}
+
+
+def test_width_grid_steps_and_batched_jobs():
+    """linear-width's grid: relative steps ≤ grid_step or one neuron, from max(2, ·) up to ratio_max·N;
+    its jobs batch widths and seeds (ms aligned with seeds, m the largest)."""
+    g = runs.width_grid(64, 0.4, 1.6, 0.1)
+    assert g[0] == round(0.4 * 64) and g[-1] <= 1.6 * 64 and g == sorted(set(g))
+    assert all(b <= a * 1.1 + 1 for a, b in zip(g, g[1:]))
+    assert runs.width_grid(16, 0.01, 0.2, 0.1)[0] == 2
+    config = base()
+    jobs = [r for (e, _), r in runs.run_table(config).items() if e == "linear-width"]
+    config["experiments"]["linear-width"]["seeds_per_job"] = 4
+    batched = [r for (e, _), r in runs.run_table(config).items() if e == "linear-width"]
+    assert sum(len(r["ms"]) for r in batched) == len(jobs) and len(batched) < len(jobs)
+    assert all(r["m"] == max(r["ms"]) and len(r["ms"]) == len(r["seeds"]) <= 4 for r in batched)
