@@ -448,7 +448,8 @@ def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
 #: claim groups: (experiment it reads, config key of its thresholds, function(table, thresholds))
 CLAIMS = (
     # the all-blocks arm of linear-width (the other arms' runs are not meant to converge at every width)
-    ("linear-width", "linear_rate", lambda df, th: claim_linear_rate(df[df["trainable"] == ALL], "linear-width", th)),
+    ("linear-width", "linear_rate", lambda df, th: claim_linear_rate(df[df["trainable"] == ALL] if "trainable" in df else df,
+                                                                   "linear-width", th)),
     ("digits", "linear_rate", lambda df, th: claim_linear_rate(df, "digits", th)),
     ("gamma", "well_posed", claim_well_posed),
     ("gram", "gram", lambda df, th: claim_gram(df, th["min_width_ratio"], th)),
