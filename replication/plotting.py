@@ -254,11 +254,17 @@ def plot_linear_width(df: pd.DataFrame) -> Figure:
     target, frac, tol = (float(df[k].iloc[0]) for k in ("target", "min_fraction", "singular_tol"))
     out = fits.run_outcomes(df, target, tol)
     br = fits.width_brackets(out, frac)
-    arms = [a for a in ARM_PANELS if a in set(br["trainable"])] + sorted(set(br["trainable"]) - set(ARM_PANELS))
+    # every known arm gets its panel (the caption lists them), an arm not run says so
+    arms = list(ARM_PANELS) + sorted(set(br["trainable"]) - set(ARM_PANELS))
     fig, axes = _figure(1, len(arms), width=4.6, height=4.4)
     for ax, arm in zip(axes[0], arms):
         _panel(ax, ARM_PANELS.get(arm, f"brackets {arm}"))
         o, b = out[out["trainable"] == arm], br[br["trainable"] == arm]
+        if b.empty:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"trained {arm}:\nnot run in this configuration", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
+            continue
         for kind, (marker, color) in OUTCOME_STYLE.items():
             d = o[o["outcome"] == kind].groupby(["N", "m"]).size().reset_index()
             # seeds of one (N, m) side by side: a small horizontal offset per outcome
