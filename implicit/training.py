@@ -121,6 +121,7 @@ def train(
         seconds since the start}``, e.g. to log progress.  It only reads: the results are the
         same with and without it.
 
+
     Returns
     -------
     params : Params

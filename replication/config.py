@@ -235,14 +235,21 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
                                   f"is not a valid name ({NAME_RE}); use a shorter template name")
                 elif name in config["datasets"] and config["datasets"][name] != {**config["datasets"][tpl], "n_train": N}:
                     errors.append(f"{where}.datasets: derived data set {name!r} clashes with the configured data set of that name")
-                for j, r in enumerate(block["ratios"]):
-                    m = r * N
-                    if abs(m - round(m)) > 1e-9:
-                        errors.append(f"{where}.ratios[{j}]: m = (m/N)·N = {r:g}·{N} = {m:g} must be a whole number "
-                                      f"for every N in n_train")
-                    elif m > MAX_COUNT:
-                        errors.append(f"{where}.ratios[{j}]: m = (m/N)·N = {r:g}·{N} = {m:g} exceeds the largest "
-                                      f"width, {MAX_COUNT:g}")
+                for j, arm in enumerate(block["arms"]):
+                    m = arm["ratio_max"] * N
+                    if m > MAX_COUNT:
+                        errors.append(f"{where}.arms[{j}].ratio_max: m = (m/N)·N = {arm['ratio_max']:g}·{N} = {m:g} "
+                                      f"exceeds the largest width, {MAX_COUNT:g}")
+        arms = [tuple(sorted(a["trainable"])) for a in block["arms"]]
+        for j, arm in enumerate(block["arms"]):
+            if arm["ratio_min"] > arm["ratio_max"]:
+                errors.append(f"{where}.arms[{j}]: ratio_min = {arm['ratio_min']:g} exceeds ratio_max = {arm['ratio_max']:g}")
+            if arms.index(arms[j]) != j:
+                errors.append(f"{where}.arms[{j}].trainable: the subset {arm['trainable']} appears twice; one arm per subset")
+        if "steps" in block:
+            errors.append(f"{where}.steps: linear-width sets each run's steps itself (budget_factor, max_steps)")
+        if block.get("lr", "auto") != "auto":
+            errors.append(f"{where}.lr: linear-width chooses η = lr_fraction·2/λ_max(H(0)) per run; use lr: auto")
     if exp == "invariants":
         errors += _invariants_errors(config, block, where)
     lr = block.get("lr", config.get("training", {}).get("lr"))

@@ -261,6 +261,116 @@ def width_exponent(mins: pd.DataFrame, level: float = 0.95) -> dict:
 
 
 # --------------------------------------------------------------------------------------
+# linear-width arms: run outcomes, brackets of the minimal width, interval-aware exponent
+# --------------------------------------------------------------------------------------
+#: outcomes of one run of a ``linear-width`` arm (:func:`run_outcomes`)
+OUTCOMES = ("reached", "failed", "censored")
+
+
+def run_outcomes(df: pd.DataFrame, target: float, singular_tol: float) -> pd.DataFrame:
+    """One row per run of a ``linear-width`` table with its ``outcome``:
+
+    * ``reached``: completed with L(final)/L(0) ≤ target;
+    * ``failed``: evidence that the width is too small — it missed the target although its
+      budget K (from H(0), :func:`replication.jobs.step_budget`) was not capped, or H(0) was
+      singular (λ_min(H(0)) ≤ singular_tol·λ_max(H(0)): the trained blocks' Jacobian has rank
+      < N at initialisation; for the u,v arm, a linear model, this is exactly "cannot
+      interpolate arbitrary labels"), or it stopped (a failing solve, ρ(A) ≥ 1);
+    * ``censored``: missed the target after a capped budget with H(0) non-singular — cut off
+      by the cap, not evidence of a too small width.
+
+    Columns: the run's first row (``trainable``, ``N``, ``m``, ``seed``, ``budget``,
+    ``capped``, …) plus ``loss_ratio``, ``singular`` and ``outcome``."""
+    runs = per_run(df).copy()
+    last = good_rows(df).sort_values("step").groupby("run_id").tail(1).set_index("run_id")
+    first = good_rows(df).sort_values("step").groupby("run_id").head(1).set_index("run_id")
+    runs["loss_ratio"] = runs["run_id"].map(last["train_loss"] / first["train_loss"])
+    runs["singular"] = ~(runs["lambda_min_H0"] > singular_tol * runs["lambda_max_H0"])
+    completed = runs["status"] == "completed"
+    reached = completed & (runs["loss_ratio"] <= target)
+    capped = runs["capped"].astype(bool)
+    failed = ~reached & (~completed | ~capped | runs["singular"])
+    runs["outcome"] = np.where(reached, "reached", np.where(failed, "failed", "censored"))
+    return runs
+
+
+def width_brackets(outcomes: pd.DataFrame, min_fraction: float) -> pd.DataFrame:
+    """Per (arm ``trainable``, N): the bracket (m_fail, m_pass] of the minimal width.
+
+    A width *passes* when ≥ ``min_fraction`` of its seeds reached the target, *fails* when
+    more than 1 − min_fraction of them failed (it could not pass whatever its censored runs
+    would have done), and is undetermined otherwise.  ``m_pass`` is the smallest passing
+    width with no failing width above it, ``m_fail`` the largest failing width below it.
+    ``censored``: "" (resolved), "left" (no failing width below m_pass: the minimum is
+    ≤ m_pass, possibly below the grid) or "right" (no such passing width: the minimum is
+    > m_fail, NaN if nothing failed).  ``m_mid`` = √(m_fail·m_pass) for resolved brackets;
+    ``undetermined`` counts the undetermined widths inside the bracket."""
+    rows = []
+    for (arm, N), d in outcomes.groupby(["trainable", "N"], sort=True):
+        g = d.groupby("m")["outcome"]
+        per = pd.DataFrame({"runs": g.size(), "reached": g.apply(lambda s: int((s == "reached").sum())),
+                            "failed": g.apply(lambda s: int((s == "failed").sum()))}).sort_index()
+        m = per.index.to_numpy(dtype=float)
+        passes = (per["reached"] / per["runs"] >= min_fraction).to_numpy()
+        fails = (per["failed"] / per["runs"] > 1 - min_fraction).to_numpy()
+        ok = [i for i in range(len(m)) if passes[i] and not fails[i + 1:].any()]
+        m_pass = m[ok[0]] if ok else math.nan
+        below = m[fails & (m < m_pass)] if ok else m[fails]
+        m_fail = float(below.max()) if below.size else math.nan
+        censored = "right" if not ok else ("left" if math.isnan(m_fail) else "")
+        inside = (m > m_fail) & (m < m_pass) if not censored else np.zeros(len(m), bool)
+        rows.append({"trainable": arm, "N": int(N), "m_fail": m_fail, "m_pass": m_pass,
+                     "m_mid": math.sqrt(m_fail * m_pass) if not censored else math.nan, "censored": censored,
+                     "undetermined": int(inside.sum()), "m_min_grid": float(m.min()), "m_max_grid": float(m.max()),
+                     "censored_runs": int((d["outcome"] == "censored").sum()), "runs": len(d)})
+    return pd.DataFrame(rows, columns=["trainable", "N", "m_fail", "m_pass", "m_mid", "censored", "undetermined",
+                                       "m_min_grid", "m_max_grid", "censored_runs", "runs"])
+
+
+def feasible_slopes(N, m_fail, m_pass) -> tuple[float, float]:
+    """The range of exponents p of the lines ln m = a + p ln N that pass through every bracket
+    ln m_fail ≤ a + p ln N ≤ ln m_pass (two linear programs in (a, p)); (NaN, NaN) when no
+    line does, or with fewer than two distinct N.  With brackets from a grid this is the
+    exponent's resolution: no fit can say more than which of these lines holds."""
+    from scipy.optimize import linprog
+
+    x = np.log(np.asarray(N, dtype=float))
+    lo, hi = np.log(np.asarray(m_fail, dtype=float)), np.log(np.asarray(m_pass, dtype=float))
+    if x.size < 2 or np.ptp(x) == 0:
+        return math.nan, math.nan
+    # a + p x ≤ hi  and  −a − p x ≤ −lo
+    A = np.vstack([np.c_[np.ones_like(x), x], -np.c_[np.ones_like(x), x]])
+    b = np.r_[hi, -lo]
+    out = []
+    for sign in (1.0, -1.0):
+        res = linprog([0.0, sign], A_ub=A, b_ub=b, bounds=[(None, None), (None, None)], method="highs")
+        if res.status != 0:
+            return math.nan, math.nan
+        out.append(float(res.x[1]))
+    return out[0], out[1]
+
+
+def bracket_exponent(brackets: pd.DataFrame, level: float = 0.95) -> dict:
+    """The exponent p of m_min ∝ N^p from the *resolved* brackets of one arm.
+
+    ``slope``: least squares of ln m_mid on ln N (resolved brackets only; censored ones are
+    counted, never fitted as exact).  ``low``/``high``: the union of that fit's t-based CI
+    (needs three N) and the :func:`feasible_slopes` range (the grid's resolution), so that
+    the interval is never narrower than what the brackets can tell.  Also ``n`` (resolved N),
+    ``n_left``, ``n_right``, ``feasible_low``/``feasible_high``, ``Ns``."""
+    ok = brackets[brackets["censored"] == ""]
+    fit = loglog_slope(ok["N"], ok["m_mid"], level) if ok["N"].nunique() >= 2 else {
+        "slope": math.nan, "low": math.nan, "high": math.nan, "intercept": math.nan}
+    flo, fhi = feasible_slopes(ok["N"], ok["m_fail"], ok["m_pass"])
+    lows = [v for v in (fit["low"], flo) if np.isfinite(v)]
+    highs = [v for v in (fit["high"], fhi) if np.isfinite(v)]
+    return {"slope": fit["slope"], "intercept": fit["intercept"], "low": min(lows) if lows else math.nan,
+            "high": max(highs) if highs else math.nan, "feasible_low": flo, "feasible_high": fhi, "n": len(ok),
+            "n_left": int((brackets["censored"] == "left").sum()), "n_right": int((brackets["censored"] == "right").sum()),
+            "Ns": sorted(int(n) for n in ok["N"].unique())}
+
+
+# --------------------------------------------------------------------------------------
 # gram: envelopes of the loss
 # --------------------------------------------------------------------------------------
 def envelopes(df: pd.DataFrame) -> pd.DataFrame:

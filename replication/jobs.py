@@ -12,6 +12,7 @@ solve, so the failure, its ρ and its residual are in the CSV even when no step 
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 import implicit
+from implicit.linalg import eigh_extremes
 from implicit.ntk import feature_grams
 from implicit.runtime import config_hash
 from implicit.solver import gamma_rho
@@ -105,6 +107,37 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+#: columns a run with a step budget (``linear-width``) adds to its table (:func:`step_budget`)
+BUDGET_COLUMNS = ("lambda_min_H0", "lambda_max_H0", "budget", "capped")
+
+
+def step_budget(run: dict, params, ds) -> dict:
+    """The step size and step budget of one ``linear-width`` run, from H(0) over its trained blocks.
+
+    η = lr_fraction·2/λ_max(H(0)); the linearised dynamics r(k+1) = (I − ηH(0))r(k) bring
+    L(k)/L(0) = ‖r(k)‖²/‖r(0)‖² below ``target`` by at most
+    K = ⌈budget_factor·ln(1/target) / (2ηλ_min(H(0)))⌉ steps (the slowest mode decays like
+    e^{−2ηλ_min k} in L), so a run that misses the target within K steps is not cut off by a
+    budget too short for its conditioning.  K is capped at ``max_steps`` (``capped``; always when
+    λ_min(H(0)) ≤ 0 to rounding, i.e. H(0) singular); the run stops at the target
+    (``stop_below`` = target).  Returns ``lr``, ``budget``, ``capped``, ``lambda_min_H0``,
+    ``lambda_max_H0``; on a failing solve ``lr`` = "auto" and the cap, so that
+    train() meets the same failure and records it."""
+    trainable = tuple(run["trainable"].split("+"))
+    try:
+        H = implicit.gram(params, ds.X_train, run["gamma"], trainable=trainable, solver=solver_settings(run, mixed=False))
+    except implicit.NotConverged:
+        return {"lr": "auto", "budget": int(run["max_steps"]), "capped": True, "lambda_min_H0": math.nan,
+                "lambda_max_H0": math.nan}
+    lo, hi = eigh_extremes(H)
+    lr = float(run["lr_fraction"]) * 2.0 / hi
+    rate = 2.0 * lr * lo
+    need = run["budget_factor"] * math.log(1.0 / run["target"]) / rate if rate > 0 else math.inf
+    K = int(min(run["max_steps"], math.ceil(need))) if math.isfinite(need) else int(run["max_steps"])
+    return {"lr": lr, "budget": K, "capped": bool(need > run["max_steps"]), "lambda_min_H0": float(lo),
+            "lambda_max_H0": float(hi)}
+
+
 def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
     """Train θ(0) = init_params(d, m, seed) (in the row's ``dtype``, float64 if absent) on ``ds``
     with the row ``run``; return (table, summary).
@@ -112,7 +145,13 @@ def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
     ``progress`` is passed to :func:`implicit.train` (see :func:`progress_logger`)."""
     params = implicit.init_params(ds.d, run["m"], run["seed"], dtype=np.dtype(run.get("dtype", "float64")))
     t0 = time.perf_counter()
-    lr = step_size(run, params, ds)
+    budget, stop_below = None, run.get("stop_below")
+    if run.get("max_steps") is not None:  # linear-width: a step budget from H(0), stop at the target
+        budget = step_budget(run, params, ds)
+        lr, stop_below = budget["lr"], run["target"]
+        run = run | {"steps": budget["budget"], "record_every": max(1, math.ceil(budget["budget"] / run["records"]))}
+    else:
+        lr = step_size(run, params, ds)
     lr_seconds = time.perf_counter() - t0
     theta, trace = implicit.train(
         params, ds.X_train, ds.y_train, run["gamma"], lr=lr, steps=run["steps"],
@@ -120,8 +159,7 @@ def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
         trainable=tuple(run["trainable"].split("+")), X_test=ds.X_test if ds.n_test else None,
         y_test=ds.y_test if ds.n_test else None, record_every=run["record_every"],
         track_gram=run["track_gram"], track_invariants=run.get("track_invariants", False),
-        stop_below=run.get("stop_below"), max_rho=run["max_rho"],
-        progress=progress,
+        stop_below=stop_below, max_rho=run["max_rho"], progress=progress,
     )
     wall = time.perf_counter() - t0
     status, reason, lr, dtype = (trace.attrs[k] for k in ("status", "reason", "lr", "dtype"))
@@ -129,6 +167,9 @@ def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
         fail = _failure_row(theta, ds, run, trace, reason)
         trace = fail if trace.empty else pd.concat([trace, fail], ignore_index=True)
     table = _with_run_columns(trace, run, ds, lr, status, reason)
+    if budget is not None:
+        for k in BUDGET_COLUMNS:
+            table[k] = budget[k]
     summary = {"status": status, "reason": reason, "lr": _float(lr), "dtype": dtype,
                "wall_seconds": wall, "lr_seconds": lr_seconds, "rows": len(table)}
     return table, summary
@@ -180,8 +221,10 @@ def _float(x) -> float:
 
 def _seed_runs(job: dict):
     """(seed, run_id, per-seed run row) of a job row that batches seeds (:func:`replication.runs.batch_seeds`)."""
-    for seed, run_id in zip(job["seeds"], job["run_ids"]):
-        yield seed, run_id, {k: v for k, v in job.items() if k not in ("seeds", "run_ids")} | {"seed": seed, "run_id": run_id}
+    ms = job.get("ms") or [job.get("m")] * len(job["seeds"])  # jobs that batch widths too (linear-width)
+    for seed, run_id, m in zip(job["seeds"], job["run_ids"], ms):
+        yield seed, run_id, {k: v for k, v in job.items() if k not in ("seeds", "run_ids", "ms")} | {
+            "seed": seed, "run_id": run_id, "m": m}
 
 
 def _provenance(job: dict, ds, runs: list[dict], engine_hash: str, **extra) -> dict:

@@ -250,76 +250,68 @@ def _loglog_ticks(ax, values, axis="x"):
 # --------------------------------------------------------------------------------------
 # linear-width
 # --------------------------------------------------------------------------------------
+#: panel names of the linear-width arms, by ``trainable``
+ARM_PANELS = {"u+v": "brackets u,v", "A+u+v": "brackets A,u,v", "A+W+u+v": "brackets all blocks"}
+#: markers of the run outcomes (fits.OUTCOMES)
+OUTCOME_STYLE = {"reached": ("o", "C2"), "failed": ("x", "C3"), "censored": ("s", "C7")}
+
+
 def plot_linear_width(df: pd.DataFrame) -> Figure:
-    """Heatmap over (N, m/N) of the fraction of seeds reaching the target; final loss against
-    m/N per N; minimal width against N (log–log) with the fitted exponent and its 95% CI."""
-    target, frac = float(df["target"].iloc[0]), float(df["min_fraction"].iloc[0])
-    grid = fits.success_grid(df, target)
-    mins = fits.minimal_widths(grid, frac)
-    fit = fits.width_exponent(mins)
-    fig, axes = _figure(1, 3, width=4.6, height=4.0)
-    for ax, panel in zip(axes[0], ("success grid", "final loss", "minimal width")):
-        _panel(ax, panel)
-    ax = axes[0, 0]
-    Ns, ratios = sorted(grid["N"].unique()), sorted(grid["ratio"].unique())
-    F = grid.pivot(index="ratio", columns="N", values="fraction").reindex(index=ratios, columns=Ns)
-    im = ax.imshow(F.to_numpy(float), origin="lower", cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
-    for (i, r), (j, N) in ((a, b) for a in enumerate(ratios) for b in enumerate(Ns)):
-        cell = grid[(grid["ratio"] == r) & (grid["N"] == N)]
-        if cell.empty:
+    """Per arm (trained subset): the run outcomes over (N, m) and the brackets (m_fail, m_pass]
+    of the minimal width against N on log–log axes, with N/2 and N drawn and the exponent fitted
+    to the resolved brackets (censored brackets drawn as one-sided arrows, not fitted)."""
+    target, frac, tol = (float(df[k].iloc[0]) for k in ("target", "min_fraction", "singular_tol"))
+    out = fits.run_outcomes(df, target, tol)
+    br = fits.width_brackets(out, frac)
+    # every known arm gets its panel (the caption lists them), an arm not run says so
+    arms = list(ARM_PANELS) + sorted(set(br["trainable"]) - set(ARM_PANELS))
+    fig, axes = _figure(1, len(arms), width=4.6, height=4.4)
+    for ax, arm in zip(axes[0], arms):
+        _panel(ax, ARM_PANELS.get(arm, f"brackets {arm}"))
+        o, b = out[out["trainable"] == arm], br[br["trainable"] == arm]
+        if b.empty:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"trained {arm}:\nnot run in this configuration", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
             continue
-        c = cell.iloc[0]
-        text = f"{int(c['reached'])}/{int(c['runs'])}"
-        if np.isfinite(c["median_ratio"]):
-            text += f"\n{c['median_ratio']:.0e}"
-        if c["stopped"]:
-            text += f"\n{int(c['stopped'])} stopped"
-        ax.text(j, i, text, ha="center", va="center", fontsize="x-small")
-    ax.set_xticks(range(len(Ns)), [f"{N:g}" for N in Ns])
-    ax.set_yticks(range(len(ratios)), [f"{r:g}" for r in ratios])
-    ax.set(xlabel="N [samples]", ylabel="m/N [width per sample]")
-    fig.colorbar(im, ax=ax, label=f"fraction of seeds with L(K)/L(0) ≤ {target:g}")
-    ax.set_title("seeds reaching the target\n(cell: reached/runs, median L(K)/L(0))", fontsize="medium")
-
-    ax = axes[0, 1]
-    colors = dict(zip(Ns, sns.color_palette("viridis", len(Ns))))
-    for N, d in grid.groupby("N"):
-        d = d.sort_values("ratio")
-        ax.plot(d["ratio"], d["median_ratio"], marker="o", color=colors[N], label=f"N = {N:g}")
-    ax.axhline(target, color="grey", linestyle="--", linewidth=1)
-    ax.text(0.99, target, f"target {target:g}", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
-            fontsize="small", color="grey")
-    ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
-    ax.set(xscale="log", yscale="log", xlabel="m/N", ylabel="median L(K)/L(0) over completed seeds")
-    _loglog_ticks(ax, ratios)
-    ax.legend(fontsize="small")
-    ax.set_title(f"final relative loss after K = {int(df['steps'].iloc[0])} GD steps", fontsize="medium")
-
-    ax = axes[0, 2]
-    for N, d in grid.groupby("N"):
-        ax.scatter([N] * len(d), d["m"], s=12, color="lightgrey", zorder=1)
-    ok = mins[mins["censored"] == ""]
-    below = mins[mins["censored"] == "below"]
-    above = mins[mins["censored"] == "above"]
-    ax.scatter(ok["N"], ok["m_min"], color="C0", zorder=3, label="minimal width")
-    if len(below):
-        ax.scatter(below["N"], below["m_min"], marker="v", color="C0", zorder=3, label="≤ smallest grid width")
-    if len(above):
-        ax.scatter(above["N"], above["m_max_grid"], marker="^", color="C3", zorder=3, label="> largest grid width")
-    _fit_line(ax, mins["N"], fit, color="C0", label=f"fit m_min ∝ N^p, {_fit_label(fit, 'p')}")
-    Nr = np.array([min(Ns), max(Ns)], dtype=float)
-    ax.plot(Nr, Nr, color="grey", linestyle="--", linewidth=1, label="m = N")
-    ax.set(xscale="log", yscale="log", xlabel="N [samples]", ylabel="m [neurons]")
-    _loglog_ticks(ax, sorted(grid["m"].unique()), axis="y")
-    _loglog_ticks(ax, Ns)
-    ax.text(0.03, 0.97, f"fitted exponent p = {fit['slope']:.2f}\n95% CI [{fit['low']:.2f}, {fit['high']:.2f}]",
-            transform=ax.transAxes, va="top", fontsize="small", bbox=dict(facecolor="white", alpha=0.8, linewidth=0))
-    ax.legend(fontsize="x-small", loc="lower right")
-    ax.set_title(f"minimal width with ≥ {frac:g} of seeds at the target\n(grey: grid widths)", fontsize="medium")
+        for kind, (marker, color) in OUTCOME_STYLE.items():
+            d = o[o["outcome"] == kind].groupby(["N", "m"]).size().reset_index()
+            # seeds of one (N, m) side by side: a small horizontal offset per outcome
+            shift = {"reached": 0.96, "failed": 1.0, "censored": 1.04}[kind]
+            ax.scatter(d["N"] * shift, d["m"], marker=marker, s=14, color=color, alpha=0.6, zorder=2,
+                       label=f"runs {kind}")
+        ok, left, right = b[b["censored"] == ""], b[b["censored"] == "left"], b[b["censored"] == "right"]
+        if len(ok):
+            ax.vlines(ok["N"], ok["m_fail"], ok["m_pass"], color="k", linewidth=3, zorder=3, label="bracket (m_fail, m_pass]")
+        if len(left):
+            ax.scatter(left["N"], left["m_pass"], marker="v", s=60, color="k", zorder=4, label="m_min ≤ m_pass (left-censored)")
+        if len(right):
+            r = right[right["m_fail"].notna()]
+            ax.scatter(r["N"], r["m_fail"], marker="^", s=60, color="k", zorder=4, label="m_min > m_fail (right-censored)")
+        fit = fits.bracket_exponent(b)
+        _fit_line(ax, ok["N"] if len(ok) else b["N"], fit, color="C0", label=f"fit (resolved only), {_fit_label(fit, 'p')}")
+        Ns = np.array(sorted(b["N"].unique()), dtype=float)
+        ax.plot(Ns, Ns / 2, color="grey", linestyle="--", linewidth=1, label="m = N/2")
+        ax.plot(Ns, Ns, color="grey", linestyle=":", linewidth=1, label="m = N")
+        ax.set(xscale="log", yscale="log", xlabel="N [samples]", ylabel="m [neurons]")
+        _loglog_ticks(ax, Ns)
+        _plain_log_ticks_y(ax)
+        ax.legend(fontsize="xx-small", loc="upper left")
+        ax.set_title(f"trained {arm}: {fit['n']} resolved, {fit['n_left']} left-, {fit['n_right']} right-censored",
+                     fontsize="medium")
     runs = df.drop_duplicates("run_id")
-    fig.suptitle(f"Linear width: GD on N points (d = {int(df['d'].iloc[0])}, γ = {_one(df, 'gamma')}, "
-                 f"{runs['seed'].nunique()} seeds, η = ½·2/λ_max(H(0)) per run){_stopped_note(df, 'counted as not reaching')}")
+    fig.suptitle(f"Minimal width per trained subset: GD on N random labels (d = {int(df['d'].iloc[0])}, "
+                 f"γ = {_one(df, 'gamma')}, seeds: {runs['seed'].nunique()}), target L/L(0) ≤ {target:g}, "
+                 f"budget K from λ_min(H(0)) capped at {int(runs['steps'].max())} steps")
     return fig
+
+
+def _plain_log_ticks_y(ax):
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 # --------------------------------------------------------------------------------------

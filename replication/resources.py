@@ -27,7 +27,7 @@ from .errors import ConfigError, InputError, json_path
 #: oversize jobs listed by name in the message (the rest are counted)
 LISTED = 10
 #: experiment → its width key, when not `widths` (linear-width sets m = ratio·N)
-WIDTH_KEY = {"gamma": "m", "flow": "m", "linear-width": "ratios"}
+WIDTH_KEY = {"gamma": "m", "flow": "m", "linear-width": "arms"}
 
 
 def machine_memory_mb() -> float | None:

@@ -60,7 +60,7 @@ def _settings(config, block) -> dict:
 #: them as columns of results/<experiment>.csv, so that the figure reads them from its CSV.
 
 
-ANALYSIS_KEYS = {"linear-width": ("target", "min_fraction"), "concentration": ("level", "confirm")}
+ANALYSIS_KEYS = {"linear-width": ("target", "min_fraction", "singular_tol"), "concentration": ("level", "confirm")}
 
 
 def analysis_settings(config, experiment) -> dict:
@@ -135,15 +135,48 @@ def expand_layers(config, name, block) -> list[dict]:
     return rows
 
 
+def width_grid(N: int, ratio_min: float, ratio_max: float, step: float) -> list[int]:
+    """The widths of one arm of ``linear-width`` at sample size N: the distinct
+    m = max(2, round(ratio_min·N·(1 + step)^k)), k = 0, 1, …, up to ratio_max·N.
+
+    A geometric grid with relative steps of ``step`` (e.g. 0.1: brackets of ≤ 10%), in m/N so
+    that the same ratios are tried at every N; rounding to whole widths merges neighbours at
+    small N (whole widths are then the resolution)."""
+    widths, k = [], 0
+    while (x := ratio_min * N * (1 + step) ** k) <= ratio_max * N * (1 + 1e-12):
+        m = max(2, round(x))
+        while widths and m > widths[-1] + 1 and m > widths[-1] * (1 + step):  # rounding skipped a width
+            widths.append(widths[-1] + 1)
+        if not widths or m > widths[-1]:
+            widths.append(m)
+        k += 1
+    return widths
+
+
 def expand_linear_width(config, name, block) -> list[dict]:
-    """One run per (template data set, N, m/N, seed) on the derived data set "<template>-n<N>"
-    (the template with n_train = N; :func:`derived_datasets`), m = (m/N)·N."""
+    """One run per (template data set, N, arm, width, seed) on the derived data set
+    "<template>-n<N>" (the template with n_train = N; :func:`derived_datasets`).
+
+    Each arm trains one subset of the blocks over its own grid of widths
+    (:func:`width_grid`).  The step budget is not fixed: the job computes it per run from
+    H(0) (:func:`replication.jobs.step_budget`) from ``budget_factor``, ``max_steps`` and
+    ``target`` and stops a run when it reaches the target; ids "_t<subset>"."""
     s = _settings(config, block)
-    return [
-        _row(config, name, derived_name(config, tpl, N), round(r * N), block["gamma"], seed, s,
-             run_id=make_run_id(derived_name(config, tpl, N), m=round(r * N), g=float(block["gamma"]), s=seed))
-        for tpl in block["datasets"] for N in block["n_train"] for r in block["ratios"] for seed in block["seeds"]
-    ]
+    extra = {"target": float(block["target"]), "budget_factor": float(block["budget_factor"]),
+             "max_steps": int(block["max_steps"]), "records": int(block["records"]),
+             "lr_fraction": float(block.get("lr_fraction", AUTO_LR_FRACTION))}
+    rows = []
+    for tpl in block["datasets"]:
+        for N in block["n_train"]:
+            ds = derived_name(config, tpl, N)
+            for arm in block["arms"]:
+                sa = s | {"trainable": arm["trainable"], "steps": int(block["max_steps"])}
+                tag = "".join(b for b in BLOCKS if b in arm["trainable"])
+                for m in width_grid(N, arm["ratio_min"], arm["ratio_max"], block["grid_step"]):
+                    rows += [_row(config, name, ds, m, block["gamma"], seed, sa, **extra,
+                                  run_id=make_run_id(ds, m=m, g=float(block["gamma"]), t=tag, s=seed))
+                             for seed in block["seeds"]]
+    return rows
 
 
 #: the width families of the ``invariants`` experiment: family → m(c, N, N0), N0 the smallest N;
@@ -258,15 +291,21 @@ def seeds_per_job(config, experiment) -> int:
 
 #: row fields that differ between the seeds of one job
 PER_SEED = ("seed", "run_id")
+#: experiments whose jobs also batch runs of different widths (``ms``): linear-width's fine
+#: width grids have many small runs, each not worth an interpreter start-up of its own
+BATCH_WIDTHS = ("linear-width",)
 
 
-def batch_seeds(rows, per_job: int) -> list[dict]:
+def batch_seeds(rows, per_job: int, widths: bool = False) -> list[dict]:
     """Group per-seed rows that differ only in ``seed``/``run_id`` into jobs of at most
     ``per_job`` seeds (in the order given).  A job row has ``seeds`` and ``run_ids`` (aligned)
-    instead of ``seed``, and ``run_id`` = the seeds' common id with "_s<seed>+<seed>..."."""
+    instead of ``seed``, and ``run_id`` = the seeds' common id with "_s<seed>+<seed>...".
+    With ``widths``, rows that also differ in ``m`` share jobs: the job row has ``ms``
+    (aligned with ``seeds``) and ``m`` = the largest (what its resource requests assume)."""
+    per = PER_SEED + (("m",) if widths else ())
     groups = {}
     for row in rows:
-        key = repr(sorted((k, v) for k, v in row.items() if k not in PER_SEED))
+        key = repr(sorted((k, v) for k, v in row.items() if k not in per))
         groups.setdefault(key, []).append(row)
     jobs = []
     for group in groups.values():
@@ -278,6 +317,9 @@ def batch_seeds(rows, per_job: int) -> list[dict]:
             job = {k: v for k, v in chunk[0].items() if k not in PER_SEED}
             job.update(seeds=[r["seed"] for r in chunk], run_ids=[r["run_id"] for r in chunk],
                        run_id=head + "_s" + "+".join(str(r["seed"]) for r in chunk))
+            if widths:
+                job.update(ms=[r["m"] for r in chunk], m=max(r["m"] for r in chunk))
+                job["run_id"] = f"{chunk[0]['run_id']}_n{len(chunk)}"
             jobs.append(job)
     return jobs
 
@@ -285,7 +327,7 @@ def batch_seeds(rows, per_job: int) -> list[dict]:
 def _table(rows_by_experiment, config) -> dict[tuple[str, str], dict]:
     table = {}
     for exp, rows in rows_by_experiment.items():
-        for row in batch_seeds(rows, seeds_per_job(config, exp)):
+        for row in batch_seeds(rows, seeds_per_job(config, exp), widths=exp in BATCH_WIDTHS):
             key = (exp, row["run_id"])
             if key in table:
                 raise ConfigError(f"{json_path('$.experiments', exp)}: two runs share the id {row['run_id']!r}")

@@ -463,3 +463,4 @@ def test_width_one_trains():
         theta, tr = implicit.train(implicit.init_params(3, m, 0), X, np.ones(3), 0.1, lr=0.01, steps=2)
         assert tr.attrs["status"] == "completed"
         np.testing.assert_allclose(tr["rho"].iloc[-1], 0.1 * np.linalg.norm(theta.A, 2) / np.sqrt(m), rtol=1e-6)
+

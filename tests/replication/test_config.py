@@ -83,8 +83,19 @@ BAD = [
     ("name-upper", "new-dataset:Tiny", {"kind": "random-labels", "n_train": 4, "n_test": 0, "d": 3, "seed": 0}, ["$.datasets", "'Tiny'"]),
     ("width-zero", "experiments.width.widths", [0, 8], ["$.experiments.width.widths[0]", "0"]),
     ("lazy-width-zero", "experiments.lazy.widths", [0], ["$.experiments.lazy.widths[0]", "0"]),
-    # linear-width: m = ratio·N must be a whole number; the target a relative loss in (0, 1)
-    ("lw-ratio-fraction", "experiments.linear-width.ratios", [0.3, 1], ["$.experiments['linear-width'].ratios[0]", "0.3·4 = 1.2", "whole number"]),
+    # linear-width: arms with ordered ratios, one per subset; the budget is the experiment's; the target in (0, 1)
+    ("lw-ratio-order", "experiments.linear-width.arms", [{"trainable": ["u", "v"], "ratio_min": 2, "ratio_max": 1}],
+     ["$.experiments['linear-width'].arms[0]", "ratio_min = 2 exceeds ratio_max = 1"]),
+    ("lw-arm-twice", "experiments.linear-width.arms", [{"trainable": ["u", "v"], "ratio_min": 1, "ratio_max": 1},
+                                                       {"trainable": ["v", "u"], "ratio_min": 2, "ratio_max": 2}],
+     ["$.experiments['linear-width'].arms[1].trainable", "appears twice"]),
+    ("lw-arm-no-subset", "experiments.linear-width.arms", [{"ratio_min": 1, "ratio_max": 1}],
+     ["$.experiments['linear-width'].arms[0]", "'trainable' is a required property"]),
+    ("lw-steps-set", "experiments.linear-width.steps", 100, ["$.experiments['linear-width'].steps", "max_steps"]),
+    ("lw-lr-number", "experiments.linear-width.lr", 0.1, ["$.experiments['linear-width'].lr", "use lr: auto"]),
+    ("lw-grid-step-zero", "experiments.linear-width.grid_step", 0, ["$.experiments['linear-width'].grid_step", "0"]),
+    ("lw-singular-tol-one", "experiments.linear-width.singular_tol", 1.0, ["$.experiments['linear-width'].singular_tol", "1.0"]),
+    ("lw-no-budget", "experiments.linear-width.max_steps", DELETE, ["$.experiments['linear-width']", "'max_steps' is a required property"]),
     ("lw-target-one", "experiments.linear-width.target", 1.0, ["$.experiments['linear-width'].target", "1.0"]),
     ("lw-fraction-zero", "experiments.linear-width.min_fraction", 0, ["$.experiments['linear-width'].min_fraction", "0"]),
     ("lw-no-n-train", "experiments.linear-width.n_train", DELETE, ["$.experiments['linear-width']", "'n_train' is a required property"]),
@@ -215,7 +226,6 @@ def test_shipped_configs_are_valid(name, mnist):
 def test_width_one_and_ratio_width_one_are_accepted():
     """The engine runs any m ≥ 1 (tests/engine/test_training.py trains m = 1): the config allows it."""
     config = setpath(base(), "experiments.width.widths", [1, 8])
-    config["experiments"]["linear-width"]["ratios"] = [0.25, 1]  # m = 0.25·4 = 1
     cfg.validate(config, SCHEMA)
     assert 1 in {r["m"] for (e, _), r in runs.run_table(config).items() if e in ("width", "linear-width")}
 
@@ -292,7 +302,10 @@ def test_linear_width_derives_one_data_set_per_N():
     assert list(derived) == ["tiny-wide-n4"]  # N = 8 is the template itself
     assert derived["tiny-wide-n4"] == config["datasets"]["tiny-wide"] | {"n_train": 4}
     rows = [r for (e, _), r in runs.run_table(config).items() if e == "linear-width"]
-    assert sorted((r["N"], r["m"]) for r in rows) == [(4, 2), (4, 4), (4, 8), (8, 4), (8, 8), (8, 16)]
+    arms = config["experiments"]["linear-width"]["arms"]
+    step = config["experiments"]["linear-width"]["grid_step"]
+    expected = sorted((N, m) for N in (4, 8) for a in arms for m in runs.width_grid(N, a["ratio_min"], a["ratio_max"], step))
+    assert sorted((r["N"], m) for r in rows for m in r["ms"]) == expected
     assert {r["dataset"] for r in rows} == {"tiny-wide", "tiny-wide-n4"}
     assert "tiny-wide-n4" in runs.all_datasets(config)
 
@@ -343,3 +356,18 @@ def test_disabled_experiment_has_no_jobs():
     cfg.validate(config, SCHEMA)
     assert runs.kernel_table(config) == {} and runs.gf_table(config) == {}
     assert runs.derived_datasets(config) == {}
+
+
+def test_width_grid_steps_and_batched_jobs():
+    """linear-width's grid: relative steps ≤ grid_step or one neuron, from max(2, ·) up to ratio_max·N;
+    its jobs batch widths and seeds (ms aligned with seeds, m the largest)."""
+    g = runs.width_grid(64, 0.4, 1.6, 0.1)
+    assert g[0] == round(0.4 * 64) and g[-1] <= 1.6 * 64 and g == sorted(set(g))
+    assert all(b <= a * 1.1 + 1 for a, b in zip(g, g[1:]))
+    assert runs.width_grid(16, 0.01, 0.2, 0.1)[0] == 2
+    config = base()
+    jobs = [r for (e, _), r in runs.run_table(config).items() if e == "linear-width"]
+    config["experiments"]["linear-width"]["seeds_per_job"] = 4
+    batched = [r for (e, _), r in runs.run_table(config).items() if e == "linear-width"]
+    assert sum(len(r["ms"]) for r in batched) == len(jobs) and len(batched) < len(jobs)
+    assert all(r["m"] == max(r["ms"]) and len(r["ms"]) == len(r["seeds"]) <= 4 for r in batched)

@@ -359,24 +359,120 @@ def test_well_posed_claims_fail_when_rho_crosses_inside_the_range():
     assert claims.loc["rho-below-1", "pass"] is False and claims.loc["first-failing-gamma", "pass"] is False
 
 
-def min_width_table(ends):
-    """linear-width runs: N × m/N ∈ {¼, ½, 1, 2} × 2 seeds reaching L/L(0) = 1e-4 where ``ends(N, m)``."""
+MW_TH = {"uv_exponent": 1.0, "Auv_low": 0.5, "Auv_high": 1.0, "all_high": 1.0, "control_exponent": 0.5, "tolerance": 0.15}
+
+
+def arm_table(arm, law, Ns=(16, 32, 64, 128), step=0.1, lo=0.05, hi=4.0, censor=lambda N, m: False, seeds=(0, 1),
+              singular=lambda N, m: False):
+    """linear-width runs of one arm on a geometric grid m/N ∈ [lo, hi] (relative steps ``step``):
+    a run reaches the target (L/L(0) = 1e-4) iff m ≥ law(N); otherwise it ends at 1e-1, with a
+    capped budget (censored unless H(0) is singular) where ``censor(N, m)``, else uncapped (failed)."""
+    from replication.runs import width_grid
+
     rows = []
-    for N in (16, 32, 64):
-        for m in (N // 4, N // 2, N, 2 * N):
-            for seed in (0, 1):
-                rows.append({"run_id": f"n{N}_m{m}_s{seed}", "N": N, "m": m, "seed": seed, "status": "completed",
-                             "loss_ratio": 1e-4 if ends(N, m) else 1e-1, "target": 1e-3, "min_fraction": 0.5})
-    return pd.DataFrame(rows)
+    for N in Ns:
+        for m in width_grid(N, lo, hi, step):
+            for seed in seeds:
+                ok = m >= law(N)
+                capped = (not ok) and censor(N, m)
+                rows.append({"run_id": f"{arm}_n{N}_m{m}_s{seed}", "trainable": arm, "N": N, "m": m, "seed": seed,
+                             "status": "completed", "failure": False, "step": 0, "train_loss": 1.0,
+                             "lambda_min_H0": 0.0 if singular(N, m) else 1e-3, "lambda_max_H0": 10.0,
+                             "budget": 1000 if capped else 100, "capped": capped})
+                rows.append(rows[-1] | {"step": 100, "train_loss": 1e-4 if ok else 1e-1})
+    return pd.DataFrame(rows).assign(target=1e-3, min_fraction=0.5, singular_tol=1e-10)
 
 
-@pytest.mark.parametrize("ends,passes", [
-    (lambda N, m: m >= N // 2, True),          # m_min = N/2: exponent 1
-    (lambda N, m: m >= N * N // 32, False),    # m_min = N²/32 (8, 32, 128 → the last is beyond the grid)
-])
-def test_min_width_claim_passes_and_fails(ends, passes):
-    claims = cl.evaluate_claims({"linear-width": min_width_table(ends)}, {"min_width": {"max_exponent": 1.25}})
-    assert claims.set_index("id").loc["min-width-exponent", "pass"] is passes
+def test_run_outcomes_classify_reached_failed_censored():
+    df = arm_table("u+v", lambda N: N / 2, Ns=(16,), censor=lambda N, m: m >= 6, singular=lambda N, m: m < 6)
+    out = an.run_outcomes(df, 1e-3, 1e-10).drop_duplicates("m").set_index("m")["outcome"]
+    assert out[8] == "reached" and out[5] == "failed"  # 5: capped but H(0) singular
+    assert out[6] == "censored" and out[7] == "censored"
+
+
+def test_width_brackets_resolved_left_and_right():
+    df = pd.concat([arm_table("u+v", lambda N: N / 2, Ns=(16, 32), lo=0.25, hi=2),
+                    arm_table("A+W+u+v", lambda N: 1, Ns=(16,), lo=0.25, hi=1),        # passes at every grid width
+                    arm_table("A+u+v", lambda N: 10 * N, Ns=(16,), lo=0.25, hi=1)])    # none passes
+    br = an.width_brackets(an.run_outcomes(df, 1e-3, 1e-10), 0.5).set_index(["trainable", "N"])
+    assert (br.loc[("u+v", 16), "m_fail"], br.loc[("u+v", 16), "m_pass"]) == (7, 8)
+    assert (br.loc[("u+v", 32), "m_fail"], br.loc[("u+v", 32), "m_pass"]) == (15, 16)
+    assert br.loc[("A+W+u+v", 16), "censored"] == "left" and math.isnan(br.loc[("A+W+u+v", 16), "m_fail"])
+    assert br.loc[("A+u+v", 16), "censored"] == "right"
+    assert br.loc[("A+u+v", 16), "m_fail"] == br.loc[("A+u+v", 16), "m_max_grid"]
+
+
+def test_width_brackets_widen_over_censored_widths():
+    """Censored runs between the last failure and the first pass are undetermined: the bracket spans them."""
+    df = arm_table("u+v", lambda N: N, Ns=(32,), lo=0.25, hi=2, censor=lambda N, m: m >= 16)
+    b = an.width_brackets(an.run_outcomes(df, 1e-3, 1e-10), 0.5).iloc[0]
+    assert (b["m_fail"], b["censored"]) == (15, "") and 32 <= b["m_pass"] <= 32 * 1.1
+    assert b["undetermined"] > 5
+
+
+def test_feasible_slopes_contain_the_law_and_shrink_with_the_grid():
+    N = np.array([16, 32, 64, 128.0])
+    lo, hi = an.feasible_slopes(N, N / 2 * 0.95, N / 2 * 1.05)
+    assert lo < 1 < hi and hi - lo < 0.1
+    wide = an.feasible_slopes(N, N / 2 * 0.7, N / 2 * 1.4)
+    assert wide[0] < lo and wide[1] > hi
+    assert all(math.isnan(v) for v in an.feasible_slopes(N, [10, 10, 100, 10], [11, 11, 110, 11]))  # no line fits
+
+
+@pytest.mark.parametrize("law,p", [(lambda N: N / 2, 1.0), (lambda N: 2 * math.sqrt(N), 0.5), (lambda N: N * N / 64, 2.0)])
+def test_bracket_exponent_recovers_the_law(law, p):
+    br = an.width_brackets(an.run_outcomes(arm_table("u+v", law, lo=0.05, hi=300), 1e-3, 1e-10), 0.5)
+    fit = an.bracket_exponent(br)
+    # brackets of ≤ 10% over N a factor 8 (ln 8 ≈ 2.1): the midpoints' slope is within ≈ 0.1 of the law
+    assert fit["n"] == 4 and fit["slope"] == pytest.approx(p, abs=0.1)
+    assert fit["low"] <= p <= fit["high"] and fit["low"] <= fit["feasible_low"] and fit["high"] >= fit["feasible_high"]
+
+
+def test_bracket_exponent_never_fits_censored_points():
+    """N = 128's minimum is below the grid (left-censored): fitting its grid value as exact would
+    flatten the slope; the resolved points alone give 1."""
+    df = arm_table("u+v", lambda N: N / 2 if N < 128 else 1, lo=0.25, hi=2)
+    fit = an.bracket_exponent(an.width_brackets(an.run_outcomes(df, 1e-3, 1e-10), 0.5))
+    assert (fit["n"], fit["n_left"]) == (3, 1) and fit["slope"] == pytest.approx(1.0, abs=0.06)
+
+
+def min_width_claims(*tables):
+    return cl.evaluate_claims({"linear-width": pd.concat(tables, ignore_index=True)}, {"min_width": MW_TH}).set_index("id")
+
+
+def test_min_width_claims_pass_on_the_theory():
+    c = min_width_claims(arm_table("u+v", lambda N: math.ceil(N / 2), lo=0.3, hi=2),
+                         arm_table("A+u+v", lambda N: math.ceil(math.sqrt(N)) + 1, lo=0.05, hi=1),
+                         arm_table("A+W+u+v", lambda N: N / 8, lo=0.03, hi=1))
+    for cid in ("min-width-uv", "min-width-uv-brackets", "min-width-Auv", "min-width-all", "min-width-control-uv"):
+        assert c.loc[cid, "pass"] is True, (cid, c.loc[cid, "note"])
+    assert c.loc["min-width-uv", "kind"] == "numerics" and c.loc["min-width-control-uv", "kind"] == "control"
+    assert c.loc["min-width-uv", "operator"] == "within" and c.loc["min-width-uv", "ci_low"] <= 1.0
+
+
+def test_min_width_claims_fail_when_the_procedure_is_broken():
+    """u,v minimum growing like N² (a broken procedure): the positive control fails, its
+    brackets miss N/2; [A,u,v] and all blocks growing like N²: their bounds fail too."""
+    quad = lambda N: N * N / 32  # noqa: E731
+    c = min_width_claims(arm_table("u+v", quad, lo=0.1, hi=5), arm_table("A+u+v", quad, lo=0.1, hi=5),
+                         arm_table("A+W+u+v", quad, lo=0.1, hi=5))
+    for cid in ("min-width-uv", "min-width-uv-brackets", "min-width-Auv", "min-width-all"):
+        assert c.loc[cid, "pass"] is False, cid
+
+
+def test_min_width_control_fails_to_fail_on_a_count_law():
+    """If the u,v minimum grew like √N, the control (exponent ½) would hold: the row reports
+    FAIL (not discriminating)."""
+    c = min_width_claims(arm_table("u+v", lambda N: 3 * math.sqrt(N), lo=0.05, hi=2))
+    assert c.loc["min-width-control-uv", "pass"] is False and c.loc["min-width-uv", "pass"] is False
+
+
+def test_min_width_claims_not_evaluated_when_everything_is_censored():
+    c = min_width_claims(arm_table("u+v", lambda N: N / 2, lo=0.3, hi=2),
+                         arm_table("A+W+u+v", lambda N: 1, lo=0.1, hi=1))  # below the grid at every N
+    assert c.loc["min-width-all", "pass"] == "" and c.loc["min-width-all", "status"] == "not evaluated"
+    assert "left-censored" in c.loc["min-width-all", "note"]
+    assert c.loc["min-width-Auv", "status"] == "not evaluated"  # arm not run
 
 
 def gram_claim_table(lam_H, lam_Hv, loss_rate, m=128, N=64):

@@ -25,7 +25,7 @@ NONFINITE = [
     ("steps-inf", "training.steps", INF, ["$.training.steps: inf is not a finite number", "an integer ≥ 1 and ≤ 1000000000"]),
     ("noise-nan", "datasets.tiny.noise", NAN, ["$.datasets.tiny.noise: nan", "≥ 0 and ≤ 1"]),
     ("angle-inf", "datasets.tiny.min_angle_deg", INF, ["$.datasets.tiny.min_angle_deg: inf", "< 90"]),
-    ("ratios-nan", "experiments.linear-width.ratios", [NAN, 1], ["$.experiments['linear-width'].ratios[0]: nan"]),
+    ("grid-step-nan", "experiments.linear-width.grid_step", NAN, ["$.experiments['linear-width'].grid_step: nan"]),
     ("target-nan", "experiments.linear-width.target", NAN, ["$.experiments['linear-width'].target: nan", "< 1"]),
     ("min-fraction-nan", "experiments.linear-width.min_fraction", NAN, ["min_fraction: nan", "≤ 1"]),
     ("lr-fractions-nan", "experiments.flow.lr_fractions", [0.5, NAN], ["$.experiments.flow.lr_fractions[1]: nan"]),
@@ -49,7 +49,8 @@ RANGE = [
     ("teacher-huge", "new-dataset:relu", {"kind": "sphere-relu", "n_train": 4, "n_test": 0, "d": 3, "seed": 0,
                                           "teacher_width": 10**10}, ["$.datasets.relu.teacher_width", "maximum"]),
     ("lw-n-train-huge", "experiments.linear-width.n_train", [4, 10**10], ["$.experiments['linear-width'].n_train[1]"]),
-    ("lw-derived-width-huge", "experiments.linear-width.ratios", [1, 10**9], ["ratios[1]", "exceeds the largest width"]),
+    ("lw-derived-width-huge", "experiments.linear-width.arms", [{"trainable": ["u", "v"], "ratio_min": 1, "ratio_max": 10**9}],
+     ["arms[0].ratio_max", "exceeds the largest width"]),
     ("oversize-flag-word", "allow_oversize", "maybe", ["$.allow_oversize", "'maybe'"]),
 ]
 

@@ -1,6 +1,7 @@
 """The job-side helpers: atomic writes survive interruption, a GD run becomes a tidy table."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,35 @@ def test_float32_runs_and_one_step_for_every_width(dataset):
     t64, _ = run_gd(run(m=24), dataset)
     t32, _ = run_gd(run(m=24, dtype="float32", tol=1e-6), dataset)
     assert t32["lr"].iloc[0] == pytest.approx(t64["lr"].iloc[0], rel=1e-7)
+
+
+def lw_run(**kw):
+    return run(experiment="linear-width", run_id="tiny_m8_g0.1_tuv_s0", trainable="u+v", steps=200, lr_fraction=0.5,
+               target=1e-3, budget_factor=1.0, max_steps=200, records=10) | kw
+
+
+def test_step_budget_from_H0(dataset):
+    """K = ⌈c·ln(1/target)/(2ηλ_min(H(0)))⌉ with η = f·2/λ_max(H(0)), capped at max_steps."""
+    import implicit
+    from replication.jobs import step_budget
+
+    params = implicit.init_params(dataset.d, 40, 0)
+    H = implicit.gram(params, dataset.X_train, 0.1, trainable=("u", "v"))
+    lo, hi = np.linalg.eigvalsh(H)[[0, -1]]
+    b = step_budget(lw_run(m=40, max_steps=10**9), params, dataset)
+    assert b["lr"] == pytest.approx(1 / hi) and b["lambda_min_H0"] == pytest.approx(lo, rel=1e-6)
+    assert b["budget"] == math.ceil(math.log(1e3) / (2 * b["lr"] * b["lambda_min_H0"])) and not b["capped"]
+    capped = step_budget(lw_run(m=40, max_steps=3), params, dataset)
+    assert capped["budget"] == 3 and capped["capped"]
+    singular = step_budget(lw_run(m=2), implicit.init_params(dataset.d, 2, 0), dataset)  # 2m < N: rank-deficient
+    assert singular["capped"] and singular["lambda_min_H0"] < 1e-10 * singular["lambda_max_H0"]
+
+
+def test_linear_width_run_stops_at_the_target_and_records_its_budget(dataset):
+    from replication.jobs import BUDGET_COLUMNS, run_gd
+
+    table, summary = run_gd(lw_run(m=40, max_steps=5000), dataset)
+    assert set(BUDGET_COLUMNS) <= set(table.columns) and len(table) <= 12
+    assert summary["reason"].startswith("L(k)/L(0) <= 0.001 at step")
+    assert table["train_loss"].iloc[-1] <= 1e-3 * table["train_loss"].iloc[0]
+    assert (table["steps"] == table["budget"]).all() and table["step"].iloc[-1] < table["budget"].iloc[0]

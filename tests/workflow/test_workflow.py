@@ -158,7 +158,8 @@ def test_csvs_have_the_documented_columns(done):
             assert set(one.columns) <= set(agg.columns) and sorted(one["seed"].unique()) == sorted(row["seeds"])
     assert set(implicit.GRAM_COLUMNS) <= set(pd.read_csv(done / "results/gram.csv").columns)
     lw = pd.read_csv(done / "results/linear-width.csv")
-    assert {"target", "min_fraction"} <= set(lw.columns) and sorted(lw["N"].unique()) == [4, 8]
+    assert {"target", "min_fraction", "singular_tol", "budget", "capped", "lambda_min_H0"} <= set(lw.columns)
+    assert sorted(lw["N"].unique()) == [4, 8] and set(lw["trainable"]) == {"u+v", "A+W+u+v"}
     flow = pd.read_csv(done / "results/flow.csv")
     assert set(flow["method"]) == {"GD", "GF"} and flow.loc[flow["method"] == "GF", "lr"].isna().all()
     gd = flow[flow["method"] == "GD"]
