@@ -206,6 +206,7 @@ def semantic_errors(config, workdir=".") -> list[str]:
         if not any(name not in datasets for name in block.get("datasets", [])):
             errors += _experiment_errors(config, exp, block, where)
         errors += _precision_errors(config, exp, block, where)
+    errors += claims_errors(config)
     return errors
 
 
@@ -268,6 +269,21 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
             if abs(k - round(k)) > 1e-9:
                 errors.append(f"{where}.lr_fractions[{j}]: {f:g} must divide the largest fraction {fmax:g} a whole number "
                               f"of times, so that every step size reaches the same times t = kη")
+    if exp == "boundary" and lr == "auto" and "lr_width" not in block:
+        errors.append(f"{where}.lr: the boundary experiment compares widths at one step η; a per-run lr: auto would "
+                      "differ between widths. Give a number, or lr: auto with lr_width (η of that width's network)")
+    return errors
+
+
+def claims_errors(config) -> list[str]:
+    """Cross-checks of the ``claims`` block that the schema cannot express: the boundary
+    prediction's interval drift_exponent ± tolerance must lie under its own bound
+    (drift_exponent + tolerance ≤ bound_exponent), or the two rows would contradict each other."""
+    errors = []
+    b = config.get("claims", {}).get("boundary")
+    if b and b["drift_exponent"] + b["tolerance"] > b["bound_exponent"]:
+        errors.append(f"$.claims.boundary.drift_exponent: the predicted interval {b['drift_exponent']:g} ± {b['tolerance']:g} "
+                      f"reaches above the bound_exponent {b['bound_exponent']:g}; the prediction must lie within the bound")
     return errors
 
 

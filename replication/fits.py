@@ -650,3 +650,73 @@ def invariant_slopes(summ: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                          "Ns": sorted(s["N"].unique().tolist())})
     return pd.DataFrame(rows, columns=["family", "invariant", "slope", "low", "high", "n", "dropped", "stopped", "short",
                                        "Ns"])
+
+
+# boundary: drift of ρ(A(k)) near the well-posedness boundary
+# --------------------------------------------------------------------------------------
+def rho_drifts(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: how far ρ(A(k)) = γ‖A(k)‖₂/√m moved from ρ(A(0)) over the recorded steps.
+
+    Columns: ``run_id, dataset, N, m, gamma, seed, status``, ``rho0`` = ρ(A(0)), ``rho_max`` =
+    max_k ρ(A(k)) (a failure row included: its ρ is that of the parameters that stopped the
+    run), ``drift`` = rho_max − rho0 (signed: ρ may also fall, then drift ≤ 0), ``abs_drift`` =
+    max_k |ρ(A(k)) − ρ(A(0))| (the size of the movement, what :func:`drift_exponent` fits:
+    the sign of the first-order change is that of a random projection, so the signed drift is
+    not a power of m), and ``loss_ratio`` = L(final)/L(0) of the measured rows.  NaN where a
+    run has no measured step 0.
+    """
+    rows = []
+    for run_id, d in df.sort_values("step", kind="stable").groupby("run_id", sort=False):
+        good = good_rows(d)
+        first = good[good["step"] == 0]
+        rho0 = float(first["rho"].iloc[0]) if len(first) else math.nan
+        rho = d["rho"].to_numpy(dtype=float)
+        rho = rho[np.isfinite(rho)]
+        loss = good["train_loss"].to_numpy(dtype=float)
+        r = d.iloc[0]
+        rows.append({
+            "run_id": run_id, "dataset": r["dataset"], "N": int(r["N"]), "m": int(r["m"]), "gamma": float(r["gamma"]),
+            "seed": int(r["seed"]), "status": r["status"], "rho0": rho0,
+            "rho_max": float(rho.max()) if rho.size else math.nan,
+            "drift": float(rho.max()) - rho0 if rho.size else math.nan,
+            "abs_drift": float(np.abs(rho - rho0).max()) if rho.size else math.nan,
+            "loss_ratio": float(loss[-1] / loss[0]) if loss.size and loss[0] > 0 else math.nan,
+        })
+    return pd.DataFrame(rows, columns=["run_id", "dataset", "N", "m", "gamma", "seed", "status", "rho0", "rho_max",
+                                       "drift", "abs_drift", "loss_ratio"])
+
+
+def drift_exponent(drifts: pd.DataFrame, level: float = 0.95, by: str = "gamma") -> dict:
+    """The exponent s of abs_drift ∝ m^s, pooled over the levels of ``by`` (one intercept per γ).
+
+    Fits log abs_drift = c_γ + s·log m by least squares over the completed runs of
+    :func:`rho_drifts` with abs_drift > 0: within each γ both logs are centred, and the slope
+    of the centred points is s (the fixed-effects estimator, so that γ's different drift
+    levels do not tilt the slope).  The CI is t-based with n − (number of γ) − 1 degrees of
+    freedom.  Returns ``slope, low, high, n, groups``; NaN where undefined.
+    """
+    d = drifts[(drifts["status"] == "completed") & (drifts["abs_drift"] > 0) & np.isfinite(drifts["abs_drift"])]
+    out = dict(slope=math.nan, low=math.nan, high=math.nan, n=int(len(d)), groups=int(d[by].nunique()) if len(d) else 0)
+    if d.empty:
+        return out
+    x = np.log(d["m"].to_numpy(dtype=float))
+    y = np.log(d["abs_drift"].to_numpy(dtype=float))
+    g = d[by].to_numpy()
+    xc, yc = x.copy(), y.copy()
+    for level_ in np.unique(g):
+        sel = g == level_
+        xc[sel] -= x[sel].mean()
+        yc[sel] -= y[sel].mean()
+    sxx = float((xc**2).sum())
+    if sxx == 0:
+        return out
+    slope = float((xc * yc).sum() / sxx)
+    out["slope"] = slope
+    dof = len(d) - out["groups"] - 1
+    if dof >= 1:
+        from scipy.stats import t
+
+        sse = float(((yc - slope * xc) ** 2).sum())
+        half = float(t.ppf(0.5 + level / 2, dof)) * math.sqrt(sse / dof / sxx)
+        out.update(low=slope - half, high=slope + half)
+    return out

@@ -707,7 +707,6 @@ def plot_sibling_fig1(df: pd.DataFrame) -> Figure:
     return fig
 
 
-#: experiment id → plot function.
 #: the width families of ``invariants``: family → (colour, legend text of m at constant c)
 _FAMILIES = {"sqrt": ("C3", "m = {c:g}·√(N·{N0})"), "linear": ("C0", "m = {c:g}·N"), "square": ("C2", "m = {c:g}·N²/{N0}")}
 
@@ -763,12 +762,92 @@ def _rho0(df: pd.DataFrame) -> float:
     return float(d[d["step"] == 0]["rho"].max())
 
 
+def plot_boundary(df: pd.DataFrame) -> Figure:
+    """Per data set, near the well-posedness boundary (γ up to ρ(A(0)) ≈ 0.95, one η for every
+    width): the largest drift max_k |ρ(A(k)) − ρ(A(0))| against m per γ on log–log axes with the
+    pooled fit over m ≥ N (:func:`replication.fits.drift_exponent`, the claims' fit) and the
+    m^(−1/2) (Weyl bound) and m^(−3/2) (first-order) reference slopes; the drift ρ(A(k)) − ρ(A(0))
+    against k per width at the largest γ; the margin 1 − max_k ρ(A(k)) against m per γ; and
+    L(k)/L(0) per width at the largest γ."""
+    datasets = sorted(df["dataset"].unique())
+    fig, axes = _figure(2 * len(datasets), 2, width=5.0, height=3.8)
+    for i, name in enumerate(datasets):
+        d = df[df["dataset"] == name].copy()
+        ax_drift, ax_traj, ax_margin, ax_loss = axes[2 * i:2 * i + 2].ravel()
+        for ax, panel in zip((ax_drift, ax_traj, ax_margin, ax_loss),
+                             ("drift vs width", "drift trajectories", "margin to 1", "relative loss")):
+            _panel(ax, panel)
+        N = int(d["N"].iloc[0])
+        drifts = fits.rho_drifts(d)
+        done = drifts[drifts["status"] == "completed"]
+        gammas = sorted(drifts["gamma"].unique())
+        gpal = dict(zip(gammas, sns.color_palette("rocket", len(gammas) + 1)))
+        widths = sorted(drifts["m"].unique())
+        for g in gammas:
+            r = done[(done["gamma"] == g) & (done["abs_drift"] > 0)]
+            med = r.groupby("m")["abs_drift"].median()
+            rho0 = drifts[drifts["gamma"] == g]["rho0"]
+            ax_drift.scatter(r["m"], r["abs_drift"], s=12, color=gpal[g], alpha=0.6)
+            ax_drift.plot(med.index, med.values, "o-", color=gpal[g],
+                          label=f"γ = {g:g} (ρ(0) {rho0.min():.2f}–{rho0.max():.2f})")
+        fit = fits.drift_exponent(drifts[drifts["m"] >= N])
+        wide = done[(done["m"] >= N) & (done["abs_drift"] > 0)]
+        if len(wide):  # reference slopes through the geometric mean of the m ≥ N points
+            x0, y0 = np.exp(np.log(wide["m"]).mean()), np.exp(np.log(wide["abs_drift"]).mean())
+            xs = np.array([min(widths), max(widths)], dtype=float)
+            for s_, style in ((-0.5, "--"), (-1.5, ":")):
+                ax_drift.plot(xs, y0 * (xs / x0) ** s_, style, color="grey", linewidth=1, label=f"∝ m^{s_:g}")
+        ax_drift.axvline(N, color="black", linewidth=0.8)
+        ax_drift.text(N, 0.02, " m = N", transform=ax_drift.get_xaxis_transform(), fontsize="x-small")
+        ax_drift.set(yscale="log", xlabel="width m", ylabel="max_k |ρ(A(k)) − ρ(A(0))| [dimensionless]")
+        _loglog_ticks(ax_drift, widths)
+        ax_drift.legend(fontsize="x-small")
+        ax_drift.set_title(f"{name}: N = {N}, d = {int(d['d'].iloc[0])}, η = {_one(d, 'lr')}, {d['seed'].nunique()} seeds\n"
+                           f"pooled fit over m ≥ N: {_fit_label(fit, 's')}", fontsize="medium", loc="left")
+        top = d[d["gamma"] == gammas[-1]].copy()
+        order, palette = _levels(top, "m", lambda m: f"m = {m} (m/N = {m / N:g})")
+        # one line per run: the sign of the drift differs between seeds, so a mean would hide it
+        top["rho_drift"] = top["rho"] - top["run_id"].map(
+            top[top["step"] == 0].drop_duplicates("run_id").set_index("run_id")["rho"])
+        for run_id, r in fits.good_rows(top).groupby("run_id", sort=False):
+            ax_traj.plot(r["step"], r["rho_drift"], color=palette[r["level"].iloc[0]], linewidth=1)
+        _mark_failures(ax_traj, top.assign(rho=top["rho_drift"]), palette)
+        ax_traj.set_yscale("symlog", linthresh=1e-5)
+        ax_traj.axhline(0.0, color="grey", linewidth=0.8)
+        ax_traj.set(xlabel=LABELS["step"], ylabel="ρ(A(k)) − ρ(A(0)) [dimensionless]")
+        rho0 = top[top["step"] == 0]["rho"]
+        ax_traj.set_title(f"γ = {gammas[-1]:g}, ρ(A(0)) = {rho0.min():.3f}–{rho0.max():.3f}: drift of each run\n"
+                          "(symlog, linear within ±1e-5; colours: widths, bottom right)", fontsize="medium")
+        for g in gammas:
+            r = drifts[drifts["gamma"] == g]
+            margin = (1.0 - r.groupby("m")["rho_max"].min(), 1.0 - r.groupby("m")["rho_max"].max())
+            ax_margin.plot(margin[1].index, margin[1].values, "o-", color=gpal[g], label=f"γ = {g:g}")
+            ax_margin.fill_between(margin[1].index, margin[1].values, margin[0].values, color=gpal[g], alpha=0.2)
+        ax_margin.set(yscale="log", xlabel="width m", ylabel="1 − max_k ρ(A(k)) [dimensionless]")
+        _loglog_ticks(ax_margin, widths)
+        ax_margin.axvline(N, color="black", linewidth=0.8)
+        crossed = int((drifts["rho_max"] >= 1).sum())
+        ax_margin.set_title(f"distance of the largest ρ(A(k)) from 1\n(line: worst seed, band: seeds); {crossed} runs reached ρ ≥ 1",
+                            fontsize="medium")
+        ax_margin.legend(fontsize="x-small")
+        top["train_loss_rel"] = top["train_loss"] / top["run_id"].map(
+            top[top["step"] == 0].drop_duplicates("run_id").set_index("run_id")["train_loss"])
+        _lines(ax_loss, top, "train_loss_rel", order, palette, log=True, legend=True)
+        ax_loss.legend(fontsize="x-small", title="width")
+        ax_loss.set_title(f"γ = {gammas[-1]:g}: training to convergence at one η{_stopped_note(d, 'marked ×')}",
+                          fontsize="medium")
+    fig.suptitle("Near the well-posedness boundary: ρ(A(k)) drift against width at one fixed step η")
+    return fig
+
+
+#: experiment id → plot function.
 PLOTTERS = {
     "width": plot_width, "gamma": plot_gamma, "linear-width": plot_linear_width, "gram": plot_gram,
     "lazy": plot_lazy, "flow": plot_flow, "layers": plot_layers, "kernel": plot_kernel, "digits": plot_digits,
     "concentration": plot_concentration,
     "sibling-fig1": plot_sibling_fig1,
     "invariants": plot_invariants,
+    "boundary": plot_boundary,
 }
 
 

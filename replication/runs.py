@@ -100,6 +100,30 @@ def expand_gamma(config, name, block) -> list[dict]:
     ]
 
 
+def expand_boundary(config, name, block) -> list[dict]:
+    """Runs near the well-posedness boundary: one run per (data set, γ, width m, seed), ρ not
+    capped (``max_rho`` = ∞), so that a run stops only if a solve fails and ρ(A(k)) is recorded
+    past 1 if it gets there.
+
+    The step η is one number for every width of a γ (never a per-run ``lr: auto``, which would
+    differ between widths and confound the drift-against-m comparison): ``lr`` itself, or with
+    ``lr: auto`` and ``lr_width`` the step of that width's network at seed ``seeds[0]`` and that
+    γ (:func:`expand_one_step`'s rows ``lr_width``, ``lr_seed``, ``lr_fraction``; the
+    configuration check refuses ``lr: auto`` without ``lr_width``).  Ids
+    "<data set>_m<m>_g<γ>_s<seed>".
+    """
+    s = _settings(config, block)
+    extra = {}
+    if s["lr"] == "auto":
+        extra = {"lr_width": int(block["lr_width"]), "lr_seed": int(block["seeds"][0]),
+                 "lr_fraction": float(block.get("lr_fraction", AUTO_LR_FRACTION))}
+    return [
+        _row(config, name, ds, m, g, seed, s, max_rho=math.inf, **extra,
+             run_id=make_run_id(ds, m=m, g=float(g), s=seed))
+        for ds in block["datasets"] for g in block["gammas"] for m in block["widths"] for seed in block["seeds"]
+    ]
+
+
 def expand_one_step(config, name, block) -> list[dict]:
     """The width runs with one step η for every width of a data set (``digits``, ``sibling-fig1``).
 
@@ -265,6 +289,7 @@ EXPANDERS = {
     "lazy": expand_width, "flow": expand_flow, "layers": expand_layers, "digits": expand_one_step,
     "sibling-fig1": expand_one_step,
     "invariants": expand_invariants,
+    "boundary": expand_boundary,
 }
 #: experiments that are not (only) gradient descent: their own rules make their run CSVs
 OTHER_EXPERIMENTS = ("kernel", "concentration")

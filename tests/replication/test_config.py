@@ -128,6 +128,13 @@ BAD = [
     ("claims-local-ratio-range", "claims.linear_rate.min_local_ratio", 1.5, ["$.claims.linear_rate.min_local_ratio", "1.5"]),
     ("claims-rate-tolerance-range", "claims.rate_prediction.tolerance", 0, ["$.claims.rate_prediction.tolerance", "0"]),
     ("claims-norm", "claims.kernel.norm", "nuclear", ["$.claims.kernel.norm", "'nuclear'"]),
+    # boundary: one η for every width, γ below the limit, two widths for the drift fit, a prediction inside its bound
+    ("boundary-auto-lr", "experiments.boundary.lr", "auto", ["$.experiments.boundary.lr", "one step η", "lr_width"]),
+    ("boundary-ill-posed", "experiments.boundary.gammas", [0.45, 0.5], ["$.experiments.boundary.gammas", "0.5", "well-posedness"]),
+    ("boundary-one-width", "experiments.boundary.widths", [16], ["$.experiments.boundary.widths", "too short", "at least two"]),
+    ("boundary-prediction-above-bound", "claims.boundary.drift_exponent", -0.4,
+     ["$.claims.boundary.drift_exponent", "within the bound"]),
+    ("layers-control-subset", "claims.layers.control_subsets", [["B"]], ["$.claims.layers.control_subsets[0][0]", "'B'"]),
 ]
 
 
@@ -371,3 +378,14 @@ def test_width_grid_steps_and_batched_jobs():
     batched = [r for (e, _), r in runs.run_table(config).items() if e == "linear-width"]
     assert sum(len(r["ms"]) for r in batched) == len(jobs) and len(batched) < len(jobs)
     assert all(r["m"] == max(r["ms"]) and len(r["ms"]) == len(r["seeds"]) <= 4 for r in batched)
+
+
+def test_boundary_rows_have_one_step_per_gamma():
+    config = base()
+    rows = [r for (e, _), r in runs.run_table(config).items() if e == "boundary"]
+    assert {r["lr"] for r in rows} == {0.02} and {r["max_rho"] for r in rows} == {float("inf")}
+    assert sorted({r["m"] for r in rows}) == [8, 16, 24] and {r["gamma"] for r in rows} == {0.45}
+    config["experiments"]["boundary"] |= {"lr": "auto", "lr_width": 16, "lr_fraction": 0.25}
+    cfg.validate(config, SCHEMA)
+    rows = [r for (e, _), r in runs.run_table(config).items() if e == "boundary"]
+    assert {(r["lr_width"], r["lr_seed"], r["lr_fraction"]) for r in rows} == {(16, 0, 0.25)}

@@ -587,3 +587,101 @@ def test_claims_html_shows_pass_fail_and_the_figure():
     assert "within [-0.75, -0.25]" in page and "&lt;= -0.25" in page
     # an experiment that did not run has no figure
     assert '<td class="result other">not evaluated</td><td><code>well_posed</code>:<wbr><code>gamma</code></td><td></td><td>gamma<br><small>—' in page
+
+
+@pytest.mark.parametrize("rho,passes", [(1.1, True), (0.5, False)])
+def test_layers_control_subset_is_a_negative_control(rho, passes):
+    """With control_subsets [[A]], the A-only arm gives a control row that passes when ρ reaches 1."""
+    th = {"layers": {"min_width_ratio": 1.0, "max_rho": 1.0, "control_subsets": [["A"]]}}
+    claims = cl.evaluate_claims({"layers": layers_table(rho)}, th).set_index("id")
+    row = claims.loc["rho-crosses-1:layers:A"]
+    assert row["kind"] == "control" and row["pass"] is passes and row["measured"] == pytest.approx(rho)
+    assert "rho-below-1:layers:A" not in claims.index
+    assert claims.loc["rho-below-1:layers:A+W+u+v", "kind"] == "bound"
+
+
+# --------------------------------------------------------------------------------------
+# boundary: ρ drift near the well-posedness limit
+# --------------------------------------------------------------------------------------
+BOUNDARY_TH = {"min_width_ratio": 1.0, "max_rho": 1.0, "bound_exponent": -0.5, "drift_exponent": -1.5, "tolerance": 0.25}
+
+
+def boundary_table(slope, gammas=(0.25, 0.475), widths=(32, 64, 128, 256), seeds=(0, 1, 2), N=64, rho_jump=None,
+                   stopped_m=None):
+    """Runs whose ρ(A(k)) rises smoothly from 2γ by c_γ·m^slope (times a seed factor), k = 0..20."""
+    rows = []
+    k = np.arange(0, 21)
+    for g in gammas:
+        for m in widths:
+            for s in seeds:
+                rho0 = 2 * g
+                drift = 0.5 * g * m**slope * (1 + 0.1 * s)
+                rho = rho0 + drift * (1 - np.exp(-k / 5)) / (1 - np.exp(-4))
+                if rho_jump is not None and g == max(gammas) and m == max(widths):
+                    rho = rho + rho_jump * (k == k[-1])
+                status = "stopped" if m == stopped_m else "completed"
+                rows.append(pd.DataFrame({"run_id": f"m{m}_g{g}_s{s}", "dataset": "ds", "N": N, "m": m, "gamma": g,
+                                          "seed": s, "step": k, "rho": rho, "train_loss": np.exp(-0.3 * k),
+                                          "failure": False, "status": status, "reason": ""}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_rho_drifts_and_the_pooled_exponent():
+    drifts = an.rho_drifts(boundary_table(-1.5))
+    assert len(drifts) == 2 * 4 * 3
+    r = drifts[(drifts["m"] == 64) & (drifts["gamma"] == 0.25) & (drifts["seed"] == 0)].iloc[0]
+    assert r["rho0"] == pytest.approx(0.5) and r["drift"] == pytest.approx(0.5 * 0.25 * 64**-1.5, rel=1e-9)
+    assert r["abs_drift"] == pytest.approx(r["drift"]) and r["loss_ratio"] == pytest.approx(np.exp(-6))
+    fit = an.drift_exponent(drifts)  # seed factors are the same at every width: the slope is exact
+    assert fit["slope"] == pytest.approx(-1.5) and fit["groups"] == 2 and fit["n"] == 24
+    assert fit["low"] <= -1.5 <= fit["high"]
+
+
+def test_drift_exponent_uses_one_intercept_per_gamma():
+    """Different drift levels per γ must not tilt the pooled slope: widths differ between γ here."""
+    a = boundary_table(-1.0, gammas=(0.25,), widths=(32, 64))
+    b = boundary_table(-1.0, gammas=(0.45,), widths=(128, 256))
+    b["rho"] = b["rho"] + (b["rho"] - 0.9) * 99  # a γ with 100× the drift at larger widths
+    fit = an.drift_exponent(an.rho_drifts(pd.concat([a, b], ignore_index=True)))
+    assert fit["slope"] == pytest.approx(-1.0)
+
+
+def test_rho_drift_is_signed_and_its_size_absolute():
+    d = boundary_table(-1.5, gammas=(0.25,), widths=(64,), seeds=(0,))
+    d["rho"] = 0.5 - (d["rho"] - 0.5)  # ρ falls
+    r = an.rho_drifts(d).iloc[0]
+    assert r["drift"] == pytest.approx(0.0) and r["abs_drift"] > 0
+
+
+@pytest.mark.parametrize("slope,bound,prediction", [(-1.5, True, True), (-0.75, True, False), (-0.3, False, False),
+                                                     (-2.0, True, False)])
+def test_boundary_drift_claims_pass_and_fail(slope, bound, prediction):
+    claims = cl.evaluate_claims({"boundary": boundary_table(slope)}, {"boundary": BOUNDARY_TH}).set_index("id")
+    assert claims.loc["boundary-drift-bound", "kind"] == "bound"
+    assert claims.loc["boundary-drift-exponent", "kind"] == "prediction"
+    assert claims.loc["boundary-drift-bound", "pass"] is bound
+    assert claims.loc["boundary-drift-exponent", "pass"] is prediction
+    assert claims.loc["boundary-drift-exponent", "measured"] == pytest.approx(slope)
+    # a slow decay (−0.3) leaves drifts ≈ 0.08 at m = 64: ρ(A(0)) = 0.95 then crosses 1
+    assert claims.loc["boundary-rho-below-1", "pass"] is (slope < -0.5)
+    assert claims.loc["boundary-drift-exponent", "n"] == 2 * 3 * 3  # m ≥ N only: 64, 128, 256
+
+
+def test_boundary_rho_bound_fails_when_rho_reaches_one_or_a_run_stops():
+    th = {"boundary": BOUNDARY_TH}
+    crossed = cl.evaluate_claims({"boundary": boundary_table(-1.5, rho_jump=0.1)}, th).set_index("id")
+    assert crossed.loc["boundary-rho-below-1", "pass"] is False
+    assert crossed.loc["boundary-rho-below-1", "measured"] > 1.0
+    # the jump happens at a width below N: not in the tested range
+    narrow = boundary_table(-1.5, widths=(16, 64, 128), rho_jump=None)
+    narrow.loc[(narrow["m"] == 16) & (narrow["step"] == 20), "rho"] = 1.2
+    assert cl.evaluate_claims({"boundary": narrow}, th).set_index("id").loc["boundary-rho-below-1", "pass"] is True
+    stopped = cl.evaluate_claims({"boundary": boundary_table(-1.5, stopped_m=128)}, th).set_index("id")
+    assert stopped.loc["boundary-rho-below-1", "pass"] is False
+    assert stopped.loc["boundary-drift-bound", "pass"] is False
+
+
+def test_boundary_claims_without_wide_runs_are_not_evaluated():
+    claims = cl.evaluate_claims({"boundary": boundary_table(-1.5, widths=(16, 32))}, {"boundary": BOUNDARY_TH})
+    claims = claims[claims["experiment"] == "boundary"]
+    assert set(claims["status"]) == {"not evaluated"} and len(claims) == 3
