@@ -501,7 +501,7 @@ def _plot_flow_long(ax, long: pd.DataFrame):
     ax.set_ylim(bottom=floor / 10)
     ax.set(yscale="log", xlabel="λ0·t", ylabel="L_GF(t)/L(0)")
     ax.legend(fontsize="xx-small")
-    ax.set_title("long gradient flow: thin = e^(−2λ_min(H(0)) t), thick = fit window", fontsize="medium")
+    ax.set_title("long GF: thin e^(−2λ_min(H(0))t), thick fit window", fontsize="medium")
 
 
 def _mark_flow_failure(ax, d, color):
