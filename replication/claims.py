@@ -16,7 +16,7 @@ import pandas as pd
 from .fits import (
     INVARIANT_LABELS, INVARIANTS, invariant_slopes, invariant_summaries,
     concentration_exponents, concentration_thresholds, drift_exponent, envelopes, final_rows, gd_gf_deviation, gf_bound_ratio,
-    good_rows, kernel_slopes, lambda_min_at_fixed_width, loglog_slope, minimal_widths, per_run,
+    gf_long_summary, good_rows, kernel_slopes, lambda_min_at_fixed_width, loglog_slope, minimal_widths, per_run,
     rate_predictions, ratio_at_linear_width, rho_drifts, success_grid, theory_rate, width_exponent,
     OUTCOMES, bracket_exponent, run_outcomes, width_brackets,
 )
@@ -460,6 +460,66 @@ def claim_flow(df: pd.DataFrame, th: dict) -> list[dict]:
     ]
 
 
+def claim_flow_long(df: pd.DataFrame, th: dict) -> list[dict]:
+    """The long gradient-flow solves of ``flow`` (:func:`~replication.fits.gf_long_summary`).
+
+    ``gf-bound-long`` (bound): L(t) ≤ e^{−λ0 t}L(0) up to λ0·t = horizon at the experiment's
+    width: the largest L(t)/(e^{−λ0 t}L(0)) above the floor ≤ max_bound_ratio, and every solve
+    covers the horizon (directly, or through the floor and monotonicity).  ``gf-rate`` (prediction):
+    the fitted decay rate of ln L over the window against 2λ_min(H(0)), median ratio within
+    1 ± rate_tolerance; its CI spans the solves' fit CIs.  ``gf-rate-control`` (control): the same
+    at the control width m ≪ N, where H moves and the linearisation should not hold; it passes
+    when the median ratio falls outside the band.
+    """
+    summ = gf_long_summary(df)
+    if summ.empty:
+        return [_claim(i, "flow", "", note="no long gradient-flow solve (gf_horizon not set)")
+                for i in ("gf-bound-long", "gf-rate", "gf-rate-control")]
+    out = []
+    main = summ[summ["role"] == "prediction"]
+    bad = int((main["status"] != "completed").sum())
+    if main.empty:
+        out.append(_claim("gf-bound-long", "flow", "", note="no prediction-width solve"))
+    else:
+        horizon = float(main["horizon"].iloc[0])
+        worst = float(main["bound_ratio"].max())
+        covered = float(main["covered"].min())
+        ok = bad == 0 and covered >= horizon * (1 - 1e-9) and _le(worst, th["max_bound_ratio"])
+        out.append(_claim(
+            "gf-bound-long", "flow",
+            f"gradient flow obeys L(t) ≤ e^{{−λ0 t}}·L(0) up to λ0·t = {horizon:g} (m = {int(main['m'].iloc[0])}): "
+            "largest L(t)/(e^{−λ0 t}L(0)) above the floor",
+            worst, ("<=", th["max_bound_ratio"]), ok,
+            f"{len(main)} solves, {bad} failed; stops: {', '.join(main['stop'].astype(str))}; λ0·t covered ≥ {covered:.3g} "
+            f"(computed to λ0·t_end = {', '.join(f'{v:.3g}' for v in main['lambda0'] * main['t_end'])}, beyond that "
+            f"L ≤ floor·L(0) = {float(main['floor'].iloc[0]):g}·L(0) by monotonicity); holds loosely: at the last point above "
+            f"the floor the bound is ×{float(main['slack'].min()):.3g} above L(t)",
+            n=len(main), kind="bound"))
+    lo, hi = 1 - th["rate_tolerance"], 1 + th["rate_tolerance"]
+    for cid, role, control in (("gf-rate", "prediction", False), ("gf-rate-control", "control", True)):
+        d = summ[summ["role"] == role]
+        r = d["rate_ratio"].dropna()
+        if r.empty:
+            out.append(_claim(cid, "flow", "", note=f"no completed {role} solve with a fitted rate"))
+            continue
+        med = float(r.median())
+        inside = lo <= med <= hi
+        prefix = "negative control (expected to fail): " if control else ""
+        m = int(d["m"].iloc[0])
+        out.append(_claim(
+            cid, "flow",
+            f"{prefix}the decay rate of ln L_GF(t) per unit time equals the linearised 2λ_min(H(0)) at m = {m} "
+            f"(N = {int(d['N'].iloc[0])}): median ratio fitted/predicted over seeds",
+            med, ("within", lo, hi), (not inside) if control else inside,
+            f"{len(r)} solves; ratios {', '.join(f'{v:.3g}' for v in r)}; windows "
+            + "; ".join(f"{k} t ∈ [{a:.3g}, {b:.3g}] ({int(n)} points)" for k, a, b, n in
+                        zip(d["window_kind"], d["t_start_fit"], d["t_stop_fit"], d["points"]))
+            + f"; 2λ_min(H(0)) = {', '.join(f'{v:.3g}' for v in d['predicted_rate'])}",
+            ci=(float(d["ratio_low"].min()), float(d["ratio_high"].max())), n=len(r),
+            kind="control" if control else "prediction"))
+    return out
+
+
 def claim_kernel(df: pd.DataFrame, th: dict) -> list[dict]:
     """Finite-width Gram matrices approach G∞ and K∞ like m^slope, slope within tolerance."""
     slopes = kernel_slopes(df)
@@ -607,6 +667,7 @@ CLAIMS = (
     ("linear-width", "min_width", claim_min_width),
     ("lazy", "lazy", claim_lazy),
     ("flow", "flow", claim_flow),
+    ("flow", "flow_long", claim_flow_long),
     ("kernel", "kernel", claim_kernel),
     ("concentration", "concentration", claim_concentration),
     ("invariants", "invariants", claim_invariants),

@@ -269,6 +269,16 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
             if abs(k - round(k)) > 1e-9:
                 errors.append(f"{where}.lr_fractions[{j}]: {f:g} must divide the largest fraction {fmax:g} a whole number "
                               f"of times, so that every step size reaches the same times t = kη")
+        if "gf_horizon" in block:
+            floor, window = block["gf_floor"], block["gf_window"]
+            if not floor < window:
+                errors.append(f"{where}.gf_window: {window:g} must exceed gf_floor {floor:g} (the rate is fitted between them)")
+            if floor > math.exp(-block["gf_horizon"]):
+                errors.append(f"{where}.gf_floor: {floor:g} must be ≤ e^(−gf_horizon) = {math.exp(-block['gf_horizon']):.3g}, "
+                              "so that a solve stopped at the floor still establishes L(t) ≤ e^(−λ0 t)L(0) up to the "
+                              "horizon (the loss is non-increasing along the flow)")
+            if block.get("gf_control_m") == block["m"]:
+                errors.append(f"{where}.gf_control_m: the control width must differ from m = {block['m']}")
     if exp == "boundary" and lr == "auto" and "lr_width" not in block:
         errors.append(f"{where}.lr: the boundary experiment compares widths at one step η; a per-run lr: auto would "
                       "differ between widths. Give a number, or lr: auto with lr_width (η of that width's network)")

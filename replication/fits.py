@@ -435,6 +435,86 @@ def gf_bound_ratio(df: pd.DataFrame) -> float:
     return float(worst)
 
 
+#: columns of :func:`gf_long_summary`
+GF_LONG_COLUMNS = ("run_id", "role", "seed", "m", "N", "status", "stop", "lambda0", "lambda_min_H0", "horizon", "floor",
+                   "window", "t_end", "covered", "window_kind", "t_start_fit", "t_stop_fit", "points", "rate",
+                   "rate_low", "rate_high", "predicted_rate", "rate_ratio", "ratio_low", "ratio_high",
+                   "bound_ratio", "slack")
+
+
+def gf_long_window(t, ratio, floor: float, window: float):
+    """Which points of one long gradient-flow solve the decay rate is fitted on.
+
+    ``t`` report times, ``ratio`` = L(t)/L(0), in time order.  The window is the points with
+    floor < ratio ≤ window, up to the first point at or below the floor: below ``window`` the
+    fast modes of H have decayed (the linearised residual is dominated by the slow ones), and at
+    the floor the loss is the integrator's error.  When fewer than :data:`MIN_POINTS` points lie
+    there (the loss never fell to ``window``), the window is the last quarter of the points above
+    the floor, where the slowest rate the solve shows is.  Returns (boolean mask, "loss window"
+    or "last quarter").
+    """
+    t, ratio = np.asarray(t, dtype=float), np.asarray(ratio, dtype=float)
+    above = np.isfinite(ratio) & (ratio > floor)
+    end = int(np.argmin(above)) if not above.all() else ratio.size  # first point at or below the floor
+    valid = np.zeros(ratio.size, dtype=bool)
+    valid[:end] = True
+    mask = valid & (ratio <= window)
+    if mask.sum() >= MIN_POINTS:
+        return mask, "loss window"
+    idx = np.flatnonzero(valid)
+    mask = np.zeros(ratio.size, dtype=bool)
+    if idx.size:
+        mask[idx[idx.size - max(MIN_POINTS, idx.size // 4):]] = True
+    return mask, "last quarter"
+
+
+def gf_long_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per long gradient-flow solve (method "GF-long") of a ``flow`` table.
+
+    ``rate`` is −(slope of ln L against t) over :func:`gf_long_window` with its 95% CI
+    (``rate_low``, ``rate_high``); ``predicted_rate`` = 2λ_min(H(0)), the rate of L = ½‖r‖²
+    under the linearised flow dr/dt = −H(0)r once the slowest mode dominates (it is approached
+    from above: faster modes only add); ``rate_ratio`` = rate/predicted with its CI.
+    ``bound_ratio`` = max over reported t > 0 above the floor of L(t)/(e^{−λ0 t}L(0)) (≤ 1 when
+    the bound holds); ``slack`` = e^{−λ0 t}L(0)/L(t) at the last point above the floor (how
+    loosely the bound holds there); ``covered`` = the λ0·t up to which the bound is established:
+    λ0·t_end for a solve that reached its horizon, min(horizon, ln(1/floor)) for one stopped at
+    the floor (the flow's loss is non-increasing, so L ≤ floor·L(0) ≤ e^{−λ0 t}L(0) after the
+    stop while λ0·t ≤ ln(1/floor)), NaN for a failed one.
+    """
+    long = df[df["method"] == "GF-long"] if "method" in df else df.iloc[:0]
+    rows = []
+    for run_id, d in long.groupby("run_id", sort=False):
+        first = d.iloc[0]
+        g = good_rows(d).sort_values("t")
+        out = {c: math.nan for c in GF_LONG_COLUMNS}
+        out.update({k: first[k] for k in ("role", "seed", "m", "N", "status", "stop", "lambda0", "lambda_min_H0",
+                                          "horizon", "floor", "window", "t_end")}, run_id=run_id, window_kind="", points=0)
+        out["predicted_rate"] = 2.0 * float(first["lambda_min_H0"])
+        if first["status"] == "completed" and len(g) >= 2 and g["train_loss"].iloc[0] > 0:
+            t, L = g["t"].to_numpy(float), g["train_loss"].to_numpy(float)
+            ratio = L / L[0]
+            lam0, floor = float(first["lambda0"]), float(first["floor"])
+            out["covered"] = (min(float(first["horizon"]), math.log(1 / floor)) if first["stop"] == "floor"
+                              else lam0 * float(first["t_end"]))
+            above = (t > 0) & (ratio > floor)
+            if above.any():
+                b = ratio[above] / np.exp(-lam0 * t[above])
+                out["bound_ratio"] = float(b.max())
+                out["slack"] = float(1 / b[-1])
+            mask, kind = gf_long_window(t, ratio, floor, float(first["window"]))
+            fit = linear_fit(t[mask], np.log(L[mask]))
+            pred = out["predicted_rate"]
+            out.update(window_kind=kind, points=int(mask.sum()), rate=-fit["slope"], rate_low=-fit["high"],
+                       rate_high=-fit["low"],
+                       t_start_fit=float(t[mask].min()) if mask.any() else math.nan,
+                       t_stop_fit=float(t[mask].max()) if mask.any() else math.nan)
+            if pred > 0:
+                out.update(rate_ratio=out["rate"] / pred, ratio_low=out["rate_low"] / pred, ratio_high=out["rate_high"] / pred)
+        rows.append(out)
+    return pd.DataFrame(rows, columns=list(GF_LONG_COLUMNS))
+
+
 # --------------------------------------------------------------------------------------
 # kernel
 # --------------------------------------------------------------------------------------

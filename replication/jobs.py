@@ -280,6 +280,8 @@ def gradient_flow(job: dict, data_path, *, engine_hash: str, threads: int, log) 
     """
     implicit.set_threads(threads)
     job = dict(job)
+    if job.get("role"):
+        return gradient_flow_long(job, data_path, engine_hash=engine_hash, log=log)
     ds = load_dataset(data_path)
     trainable = tuple(job["trainable"].split("+"))
     solver = solver_settings(job, mixed=False)
@@ -315,6 +317,62 @@ def gradient_flow(job: dict, data_path, *, engine_hash: str, threads: int, log) 
         tables.append(pd.DataFrame({k: [v] * len(trace) for k, v in head.items()}).join(trace))
         runs.append({"seed": seed, "run_id": run_id, "status": status, "reason": reason, "eta_max": float(eta),
                      "nfev": info.get("nfev"), "message": info.get("message"), "wall_seconds": time.perf_counter() - t0})
+        log.info("%s: %s", run_id, runs[-1])
+    return pd.concat(tables, ignore_index=True), _provenance(job, ds, runs, engine_hash, config_hash=config_hash({"run": job}))
+
+
+def gradient_flow_long(job: dict, data_path, *, engine_hash: str, log) -> tuple[pd.DataFrame, dict]:
+    """The long gradient-flow solves of ``flow`` (rows of :func:`replication.runs.gf_long_rows`).
+
+    Per seed: θ(0) = init_params(d, m, seed); λ0 = λ_min(G∞) of the training inputs and
+    λ_min(H(0)) of the full Gram matrix H(0) = J(0)J(0)ᵀ (N×N, the trained blocks); then
+    :func:`implicit.gradient_flow` from t = 0 to t_max = horizon/λ0 (λ0·t_max = horizon, the
+    unit of the bound e^{−λ0 t}), stopped early once L(t)/L(0) ≤ floor (below it the loss is
+    the integrator's error; L is non-increasing along the flow, so it stays below after the
+    stop), reported at ``steps + 1`` evenly spaced times.  Rows: method "GF-long", ``role``
+    ("prediction" or "control"), ``t``, ``train_loss``, ``lambda_min_H0``, ``horizon``,
+    ``floor``, ``window``, ``t_end`` (where the solve stopped) and ``stop`` ("floor",
+    "horizon" or "failed").
+    """
+    ds = load_dataset(data_path)
+    trainable = tuple(job["trainable"].split("+"))
+    solver = solver_settings(job, mixed=False)
+    lam0 = implicit.lambda0(ds.X_train)
+    t_max = job["horizon"] / lam0
+    times = np.linspace(0.0, t_max, job["steps"] + 1)
+    tables, runs = [], []
+    for seed, run_id, _ in _seed_runs(job):
+        t0 = time.perf_counter()
+        params = implicit.init_params(ds.d, job["m"], seed)
+        status, reason, info, lam_h = "completed", "", {}, np.nan
+        try:
+            H = implicit.gram(params, ds.X_train, job["gamma"], trainable=trainable, solver=solver)
+            lam_h = float(np.linalg.eigvalsh(H)[0])
+            out = implicit.gradient_flow(params, ds.X_train, ds.y_train, job["gamma"], t_max, t_eval=times,
+                                         rtol=job["rtol"], atol=job["atol"], trainable=trainable, solver=solver,
+                                         stop_below=job["floor"])
+            info = dict(out.attrs)
+            stop = {0: "horizon", 1: "floor"}.get(info["status"], "failed")
+            if stop == "failed":
+                status, reason = "stopped", f"solve_ivp: {info.get('message')} (reached t = {info['t_end']:.4g} of {t_max:.4g})"
+            trace = pd.DataFrame({"t": out["t"], "train_loss": out["loss"], "failure": False})
+        except implicit.NotConverged as exc:
+            status, reason, stop = "stopped", f"{exc}", "failed"
+            info = {"t_end": np.nan}
+            trace = pd.DataFrame({"t": [np.nan], "train_loss": [np.nan], "failure": [True]})
+        trace.insert(0, "method", "GF-long")
+        trace["step"] = np.arange(len(trace))
+        head = {"experiment": "flow", "dataset": job["dataset"], "run_id": run_id, "N": ds.n_train,
+                "n_test": ds.n_test, "d": ds.d, "m": job["m"], "gamma": job["gamma"], "seed": seed, "lr": np.nan,
+                "lr_config": "gradient flow", "lr_fraction": np.nan, "lambda0": lam0, "steps": job["steps"],
+                "trainable": job["trainable"], "record_every": 1, "max_rho": np.nan,
+                "status": status, "reason": reason, "role": job["role"], "lambda_min_H0": lam_h,
+                "horizon": job["horizon"], "floor": job["floor"], "window": job["window"],
+                "t_end": info.get("t_end", np.nan), "stop": stop}
+        tables.append(pd.DataFrame({k: [v] * len(trace) for k, v in head.items()}).join(trace))
+        runs.append({"seed": seed, "run_id": run_id, "status": status, "reason": reason, "stop": stop,
+                     "lambda_min_H0": lam_h, "t_end": info.get("t_end"), "nfev": info.get("nfev"),
+                     "message": info.get("message"), "wall_seconds": time.perf_counter() - t0})
         log.info("%s: %s", run_id, runs[-1])
     return pd.concat(tables, ignore_index=True), _provenance(job, ds, runs, engine_hash, config_hash=config_hash({"run": job}))
 

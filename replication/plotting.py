@@ -419,10 +419,13 @@ def plot_lazy(df: pd.DataFrame) -> Figure:
 def plot_flow(df: pd.DataFrame) -> Figure:
     """Loss against continuous time t = kη for each step size and the gradient-flow solution
     with the bound e^{−λ0 t}L(0); |ln L_GD − ln L_GF| against t; its maximum against η."""
+    long = df[df["method"] == "GF-long"] if "method" in df else df.iloc[:0]
+    df = df[df["method"] != "GF-long"]
     gd, gf = df[df["method"] == "GD"], df[df["method"] == "GF"]
     seed = sorted(df["seed"].unique())[0]
-    fig, axes = _figure(1, 3, width=4.6, height=4.0)
-    for ax, panel in zip(axes[0], ("loss against time", "deviation against time", "deviation against step size")):
+    fig, axes = _figure(1, 4 if len(long) else 3, width=4.6, height=4.0)
+    for ax, panel in zip(axes[0], ("loss against time", "deviation against time", "deviation against step size",
+                                   "long gradient flow")):
         _panel(ax, panel)
     fracs = sorted(gd["lr_fraction"].unique(), reverse=True)
     palette = dict(zip(fracs, sns.color_palette("viridis", len(fracs))))
@@ -463,9 +466,43 @@ def plot_flow(df: pd.DataFrame) -> Figure:
     _plain_log_ticks(ax)
     ax.legend(fontsize="x-small")
     ax.set_title("GD → GF as η → 0 (Euler: p = 1)", fontsize="medium")
+    if len(long):
+        _plot_flow_long(axes[0, 3], long)
     fig.suptitle(f"GD against gradient flow: N = {int(df['N'].iloc[0])}, m = {_one(df, 'm')}, γ = {_one(df, 'gamma')}, "
                  f"{df['seed'].nunique()} seeds{_stopped_note(df, 'no comparison')}")
     return fig
+
+
+def _plot_flow_long(ax, long: pd.DataFrame):
+    """L_GF(t)/L(0) of the long solves against λ0·t on a log axis, with the bound e^{−λ0 t}, the
+    linearised e^{−2λ_min(H(0)) t} per solve (thin, same colour), the fit windows (thick) and the
+    floor below which the solves stop."""
+    summ = fits.gf_long_summary(long).set_index("run_id")
+    roles = {"prediction": "-", "control": "--"}
+    palette = dict(zip(sorted(long["seed"].unique()), sns.color_palette("deep", long["seed"].nunique())))
+    lam0 = float(long["lambda0"].iloc[0])
+    xmax = 0.0
+    for run_id, d in long.groupby("run_id", sort=False):
+        g = fits.good_rows(d).sort_values("t")
+        if g.empty or not g["train_loss"].iloc[0] > 0:
+            continue
+        r = summ.loc[run_id]
+        x, ratio = lam0 * g["t"].to_numpy(), (g["train_loss"] / g["train_loss"].iloc[0]).to_numpy()
+        color, ls = palette[r["seed"]], roles.get(r["role"], ":")
+        ax.plot(x, ratio, color=color, linestyle=ls, linewidth=1.2,
+                label=f"GF, m = {int(r['m'])} ({r['role']}), seed {r['seed']}; fitted/2λ_min = {r['rate_ratio']:.3g}")
+        ax.plot(x, np.exp(-2 * r["lambda_min_H0"] * g["t"].to_numpy()), color=color, linestyle=ls, linewidth=0.6, alpha=0.7)
+        win = (g["t"] >= r["t_start_fit"]) & (g["t"] <= r["t_stop_fit"])
+        ax.plot(x[win.to_numpy()], ratio[win.to_numpy()], color=color, linewidth=3, alpha=0.35)
+        xmax = max(xmax, x.max())
+    xs = np.linspace(0, xmax, 200)
+    ax.plot(xs, np.exp(-xs), color="grey", linestyle=":", linewidth=1.5, label="bound e^(−λ0 t)")
+    floor = float(long["floor"].iloc[0])
+    ax.axhline(floor, color="red", linewidth=0.8, linestyle="-.", label=f"floor {floor:g} (solves stop here)")
+    ax.set_ylim(bottom=floor / 10)
+    ax.set(yscale="log", xlabel="λ0·t", ylabel="L_GF(t)/L(0)")
+    ax.legend(fontsize="xx-small")
+    ax.set_title("long GF: thin e^(−2λ_min(H(0))t), thick fit window", fontsize="medium")
 
 
 def _mark_flow_failure(ax, d, color):

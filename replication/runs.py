@@ -454,7 +454,29 @@ def gf_table(config) -> dict[str, dict]:
                    "record_every": s["record_every"], "rtol": block["gf_rtol"], "atol": block["gf_atol"],
                    **_solver(config, block), "run_id": make_run_id(ds, m=block["m"], g=float(block["gamma"]), gf="", s=seed)}
             rows.append(row)
+            rows += gf_long_rows(block, row)
     return {r["run_id"]: r for r in _table({"flow": rows}, config).values()}
+
+
+def gf_long_rows(block, row) -> list[dict]:
+    """The long gradient-flow solves of ``flow`` for one (data set, seed), when the block has
+    ``gf_horizon``: from θ(0) = init_params(d, m, seed) to λ0·t = gf_horizon (or until
+    L(t)/L(0) ≤ gf_floor), at the experiment's width m (role "prediction"), and at the control
+    width gf_control_m (role "control") to λ0·t = gf_control_horizon (its loss need not reach
+    the floor, and an explicit solver's cost grows with t), each reported at gf_points evenly spaced times.  They
+    are separate from the GD comparison, whose horizon stays that of the GD runs: GD at a small
+    η over λ0·t of a few would take far too many steps."""
+    if block.get("gf_horizon") is None:
+        return []
+    out = []
+    for role, m, horizon in (("prediction", block["m"], block["gf_horizon"]),
+                             ("control", block.get("gf_control_m"), block.get("gf_control_horizon", block["gf_horizon"]))):
+        if m is None:
+            continue
+        out.append(row | {"m": m, "role": role, "horizon": float(horizon), "floor": float(block["gf_floor"]),
+                          "window": float(block["gf_window"]), "steps": int(block["gf_points"]) - 1, "record_every": 1,
+                          "run_id": make_run_id(row["dataset"], m=m, g=float(block["gamma"]), gfl="", s=row["seed"])})
+    return out
 
 # --------------------------------------------------------------------------------------
 

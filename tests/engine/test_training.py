@@ -464,3 +464,19 @@ def test_width_one_trains():
         assert tr.attrs["status"] == "completed"
         np.testing.assert_allclose(tr["rho"].iloc[-1], 0.1 * np.linalg.norm(theta.A, 2) / np.sqrt(m), rtol=1e-6)
 
+
+def test_gradient_flow_stops_at_the_floor_or_reaches_its_horizon(tiny):
+    """stop_below: a terminal event once L ≤ stop_below·L(0); t_end records where the solve ended."""
+    p, X, y, gamma, lmax = tiny
+    T = 4.0 / lmax
+    full = implicit.gradient_flow(p, X, y, gamma, t_max=T, n_eval=21)
+    assert full.attrs["status"] == 0 and full.attrs["t_end"] == pytest.approx(T)  # reached its horizon
+    level = float(full["loss"].iloc[10] / full["loss"].iloc[0])  # the loss ratio halfway
+    stopped = implicit.gradient_flow(p, X, y, gamma, t_max=T, n_eval=21, stop_below=level)
+    assert stopped.attrs["status"] == 1 and stopped.attrs["t_end"] < T
+    assert stopped.attrs["t_end"] == pytest.approx(full["t"].iloc[10], rel=1e-2)
+    assert len(stopped) <= 11 and (stopped["loss"] / stopped["loss"].iloc[0] >= level * (1 - 1e-9)).all()
+    never = implicit.gradient_flow(p, X, y, gamma, t_max=T, n_eval=21, stop_below=1e-12)  # floor not reached
+    assert never.attrs["status"] == 0 and len(never) == 21
+    with pytest.raises(ValueError, match="stop_below"):
+        implicit.gradient_flow(p, X, y, gamma, t_max=T, stop_below=1.5)

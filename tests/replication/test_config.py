@@ -105,6 +105,11 @@ BAD = [
     ("flow-fraction-ratio", "experiments.flow.lr_fractions", [0.5, 0.3], ["$.experiments.flow.lr_fractions[1]", "whole number"]),
     ("flow-lr-set", "experiments.flow.lr", 0.01, ["$.experiments.flow.lr", "lr_fractions"]),
     ("flow-rtol", "experiments.flow.gf_rtol", 0, ["$.experiments.flow.gf_rtol", "0"]),
+    # the long gradient-flow solves: a floor below e^(−horizon), a window above the floor, a distinct control width
+    ("flow-floor-above-bound", "experiments.flow.gf_floor", 0.9995, ["$.experiments.flow.gf_floor", "e^(−gf_horizon)"]),
+    ("flow-window-below-floor", "experiments.flow.gf_window", 1e-7, ["$.experiments.flow.gf_window", "gf_floor"]),
+    ("flow-control-same-width", "experiments.flow.gf_control_m", 16, ["$.experiments.flow.gf_control_m", "differ"]),
+    ("flow-horizon-alone", "experiments.flow.gf_floor", DELETE, ["$.experiments.flow", "gf_floor"]),
     ("layers-subset-unknown", "experiments.layers.subsets", [["A", "Q"]], ["$.experiments.layers.subsets[0][1]", "'Q'"]),
     ("layers-subset-empty", "experiments.layers.subsets", [[]], ["$.experiments.layers.subsets[0]", "[]"]),
     ("kernel-dataset-undefined", "experiments.kernel.datasets", ["nope"], ["$.experiments.kernel.datasets[0]", "'nope'"]),
@@ -321,8 +326,19 @@ def test_flow_step_sizes_reach_the_same_time():
     config = base()
     rows = sorted((r for (e, _), r in runs.run_table(config).items() if e == "flow"), key=lambda r: r["lr_fraction"])
     assert [(r["lr_fraction"], r["steps"], r["record_every"]) for r in rows] == [(0.25, 20, 4), (0.5, 10, 2)]
-    (gf,) = runs.gf_table(config).values()
+    (gf,) = [r for r in runs.gf_table(config).values() if not r.get("role")]
     assert gf["lr_fraction"] == 0.5 and gf["steps"] == 10 and gf["record_every"] == 2 and gf["run_ids"] == ["tiny_m16_g0.1_gf_s0"]
+
+
+def test_flow_long_solves_in_the_gf_table():
+    config = base()
+    long = {r["role"]: r for r in runs.gf_table(config).values() if r.get("role")}
+    assert set(long) == {"prediction", "control"}
+    assert long["prediction"]["m"] == 16 and long["control"]["m"] == 4
+    assert long["prediction"]["horizon"] == 0.001 and long["control"]["horizon"] == 0.001
+    assert long["prediction"]["steps"] == 5 and long["prediction"]["floor"] == 0.5
+    del config["experiments"]["flow"]["gf_control_horizon"], config["experiments"]["flow"]["gf_control_m"]
+    assert [r["role"] for r in runs.gf_table(config).values() if r.get("role")] == ["prediction"]
 
 
 def test_layers_and_kernel_tables():

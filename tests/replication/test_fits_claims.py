@@ -685,3 +685,81 @@ def test_boundary_claims_without_wide_runs_are_not_evaluated():
     claims = cl.evaluate_claims({"boundary": boundary_table(-1.5, widths=(16, 32))}, {"boundary": BOUNDARY_TH})
     claims = claims[claims["experiment"] == "boundary"]
     assert set(claims["status"]) == {"not evaluated"} and len(claims) == 3
+
+
+# -- the long gradient-flow solves of flow ----------------------------------------------
+def flow_long_table(rate=1.0, lam_h=0.5, control_rate=0.1, control_lam_h=0.5, lam0=0.1, floor=1e-6, window=1e-2,
+                    horizon=3.0, stop="floor", status="completed"):
+    """GF-long rows: ln L(t) = −rate·t until the floor (prediction width 128) and ln L = −control_rate·t
+    (control width 8); λ_min(H(0)) = lam_h, so the predicted rate is 2·lam_h."""
+    rows = []
+    for role, m, r, lh in (("prediction", 128, rate, lam_h), ("control", 8, control_rate, control_lam_h)):
+        t_max = horizon / lam0
+        t = np.linspace(0, t_max, 301)
+        L = np.exp(-r * t)
+        keep = L > floor
+        t_end = float(t[keep].max()) if stop == "floor" else t_max
+        rows.append(pd.DataFrame({"method": "GF-long", "run_id": f"{role}_s0", "seed": 0, "m": m, "N": 64, "t": t[keep],
+                                  "step": np.arange(int(keep.sum())), "train_loss": L[keep], "lambda0": lam0,
+                                  "lambda_min_H0": lh, "role": role, "horizon": horizon, "floor": floor,
+                                  "window": window, "t_end": t_end, "stop": stop if role == "prediction" else "horizon",
+                                  "status": status, "failure": False}))
+    return pd.concat(rows, ignore_index=True)
+
+
+FLOW_LONG_TH = {"max_bound_ratio": 1.0, "rate_tolerance": 0.25}
+
+
+def test_gf_long_window_between_floor_and_window():
+    t = np.arange(10.0)
+    ratio = np.array([1, 0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-5])
+    mask, kind = an.gf_long_window(t, ratio, 1e-6, 1e-2)
+    assert kind == "loss window" and mask.tolist() == [False] * 3 + [True] * 4 + [False] * 3  # stops at the floor
+
+
+def test_gf_long_window_falls_back_to_the_last_quarter():
+    mask, kind = an.gf_long_window(np.arange(12.0), np.linspace(1, 0.5, 12), 1e-6, 1e-2)
+    assert kind == "last quarter" and mask.sum() == 3 and mask[-3:].all()
+
+
+def test_gf_long_summary_rate_and_bound():
+    s = an.gf_long_summary(flow_long_table(rate=1.0, lam_h=0.5)).set_index("role")
+    assert s.loc["prediction", "rate"] == pytest.approx(1.0) and s.loc["prediction", "rate_ratio"] == pytest.approx(1.0)
+    assert s.loc["prediction", "covered"] == pytest.approx(3.0)  # stopped at the floor: min(horizon, ln 1e6)
+    assert s.loc["prediction", "bound_ratio"] < 1 and s.loc["prediction", "slack"] > 1
+    assert s.loc["control", "rate_ratio"] == pytest.approx(0.1)
+
+
+def test_claim_flow_long_passes_when_the_prediction_holds_and_the_control_fails():
+    rows = {r["id"]: r for r in cl.claim_flow_long(flow_long_table(), FLOW_LONG_TH)}
+    assert rows["gf-bound-long"]["pass"] is True and rows["gf-bound-long"]["kind"] == "bound"
+    assert rows["gf-rate"]["pass"] is True and rows["gf-rate"]["kind"] == "prediction"
+    assert rows["gf-rate-control"]["pass"] is True and rows["gf-rate-control"]["kind"] == "control"
+
+
+def test_claim_flow_long_fails_when_the_rate_is_off():
+    rows = {r["id"]: r for r in cl.claim_flow_long(flow_long_table(rate=1.6, lam_h=0.5), FLOW_LONG_TH)}
+    assert rows["gf-rate"]["pass"] is False  # ratio 1.6 outside 1 ± 0.25
+
+
+def test_claim_flow_long_control_fails_when_the_control_agrees():
+    rows = {r["id"]: r for r in cl.claim_flow_long(flow_long_table(control_rate=1.0, control_lam_h=0.5), FLOW_LONG_TH)}
+    assert rows["gf-rate-control"]["pass"] is False  # the control width obeys the prediction: not discriminating
+
+
+def test_claim_flow_long_bound_fails_when_the_loss_decays_slower_than_lambda0():
+    rows = {r["id"]: r for r in cl.claim_flow_long(flow_long_table(rate=0.05, lam_h=0.025, lam0=0.1), FLOW_LONG_TH)}
+    assert rows["gf-bound-long"]["pass"] is False and rows["gf-bound-long"]["measured"] > 1
+
+
+def test_claim_flow_long_bound_fails_short_of_the_horizon():
+    # reached neither the floor nor the horizon: the solve covers λ0·t < horizon
+    df = flow_long_table(stop="horizon")
+    df.loc[df["role"] == "prediction", "t_end"] = 5.0
+    rows = {r["id"]: r for r in cl.claim_flow_long(df, FLOW_LONG_TH)}
+    assert rows["gf-bound-long"]["pass"] is False
+
+
+def test_claim_flow_long_without_long_solves():
+    rows = cl.claim_flow_long(flow_table(), FLOW_LONG_TH)
+    assert [r["status"] for r in rows] == ["not evaluated"] * 3

@@ -108,8 +108,9 @@ def result_bytes(repo: Path) -> dict:
 
 def test_every_intermediate_file_has_a_matching_checksum(done):
     files = checked_files(done)
-    # data sets, kernel, train, kernel_errors, gradient_flow, concentration (2 N × 2 seeds), aggregated
-    assert len(files) == 4 + 1 + 26 + 3 + 1 + 4 + 10
+    # data sets, kernel, train, kernel_errors, gradient_flow (the short solve and the two long ones),
+    # concentration (2 N × 2 seeds), aggregated
+    assert len(files) == 4 + 1 + 26 + 3 + 3 + 4 + 10
     for path in files:
         assert integrity.verify(path) == path
     sidecars = sorted((done / "results").rglob("*" + integrity.SUFFIX))
