@@ -28,9 +28,10 @@ def aggregate(experiment: str, run_paths, settings: dict, log) -> pd.DataFrame:
         gf = pd.concat([p for p in parts if "method" in p], ignore_index=True)
         gd.insert(gd.columns.get_loc("step"), "method", "GD")
         gd.insert(gd.columns.get_loc("step") + 1, "t", gd["step"] * gd["lr"])
-        df = pd.concat([gd, gf], ignore_index=True)[list(gd.columns)]
+        extra = [c for c in gf.columns if c not in gd.columns]  # the long solves' columns (role, lambda_min_H0, ...)
+        df = pd.concat([gd, gf], ignore_index=True)[list(gd.columns) + extra]
         df["step"] = df["step"].astype("Int64")
-        keys = ["dataset", "method", "lr_fraction", "seed", "t"]
+        keys = ["dataset", "method", "m", "lr_fraction", "seed", "t"]
     elif gd is not None:
         df, keys = gd, ["dataset", "m", "gamma", "trainable", "seed", "step"]
     elif experiment == "concentration":
