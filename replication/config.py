@@ -130,10 +130,6 @@ def _resolve(root: dict, ref: str):
     return node
 
 
-def semantic_errors(config) -> list[str]:
-    """Checks a JSON schema cannot express: references, kind parameters, well-posed γ."""
-
-
 def nonfinite_errors(config, schema) -> tuple[list[str], set[str]]:
     """Every NaN or ±inf in ``config`` as "<json path>: nan is not a finite number (allowed: ...)".
 

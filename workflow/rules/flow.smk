@@ -6,7 +6,7 @@ rule gradient_flow:
     message:
         job_message(
             "gradient_flow {wildcards.run_id}: ODE dθ/dt = −∇L(θ) on {params.run[dataset]} (N = {params.run[N]}), "
-            "m = {params.run[m]}, γ = {params.run[gamma]}, to t = {params.run[steps]}·η_max, "
+            "m = {params.run[m]}, γ = {params.run[gamma]}, {params.span}, "
             "rtol = {params.run[rtol]}, seeds {params.run[seeds]}"
             "; requests: {threads} threads, {resources.mem_mb} MB, {resources.runtime} min"
         )
@@ -18,6 +18,9 @@ rule gradient_flow:
         json="results/runs/flow/gf/{run_id}.json",
     params:
         run=job_params(table_row(GF_RUNS, "flow/gf")),
+        # what the solve spans: the GD comparison's times, or a long solve's horizon and floor
+        span=lambda w: (lambda r: f"{r['role']} solve to λ0·t = {r['horizon']:g} or L/L(0) ≤ {r['floor']:g}"
+                        if r.get("role") else f"to t = {r['steps']}·η_max")(table_row(GF_RUNS, "flow/gf")(w)),
         engine=ENGINE_HASH,
     log:
         "logs/gradient_flow/{run_id}.log",
