@@ -161,7 +161,7 @@ def test_csvs_have_the_documented_columns(done):
     assert {"target", "min_fraction", "singular_tol", "budget", "capped", "lambda_min_H0"} <= set(lw.columns)
     assert sorted(lw["N"].unique()) == [4, 8] and set(lw["trainable"]) == {"u+v", "A+W+u+v"}
     flow = pd.read_csv(done / "results/flow.csv")
-    assert set(flow["method"]) == {"GD", "GF"} and flow.loc[flow["method"] == "GF", "lr"].isna().all()
+    assert set(flow["method"]) == {"GD", "GF", "GF-long"} and flow.loc[flow["method"] != "GD", "lr"].isna().all()
     gd = flow[flow["method"] == "GD"]
     assert ((gd["t"] - gd["step"] * gd["lr"]).abs() < 1e-12).all()
     kernel = pd.read_csv(done / "results/kernel.csv")
