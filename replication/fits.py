@@ -772,31 +772,9 @@ def drift_exponent(drifts: pd.DataFrame, level: float = 0.95, by: str = "gamma")
     Fits log abs_drift = c_γ + s·log m by least squares over the completed runs of
     :func:`rho_drifts` with abs_drift > 0: within each γ both logs are centred, and the slope
     of the centred points is s (the fixed-effects estimator, so that γ's different drift
-    levels do not tilt the slope).  The CI is t-based with n − (number of γ) − 1 degrees of
-    freedom.  Returns ``slope, low, high, n, groups``; NaN where undefined.
+    levels do not tilt the slope; :func:`grouped_loglog_slope`).  The CI is t-based with
+    n − (number of γ) − 1 degrees of freedom.  Returns ``slope, low, high, n, groups``; NaN where undefined.
     """
     d = drifts[(drifts["status"] == "completed") & (drifts["abs_drift"] > 0) & np.isfinite(drifts["abs_drift"])]
-    out = dict(slope=math.nan, low=math.nan, high=math.nan, n=int(len(d)), groups=int(d[by].nunique()) if len(d) else 0)
-    if d.empty:
-        return out
-    x = np.log(d["m"].to_numpy(dtype=float))
-    y = np.log(d["abs_drift"].to_numpy(dtype=float))
-    g = d[by].to_numpy()
-    xc, yc = x.copy(), y.copy()
-    for level_ in np.unique(g):
-        sel = g == level_
-        xc[sel] -= x[sel].mean()
-        yc[sel] -= y[sel].mean()
-    sxx = float((xc**2).sum())
-    if sxx == 0:
-        return out
-    slope = float((xc * yc).sum() / sxx)
-    out["slope"] = slope
-    dof = len(d) - out["groups"] - 1
-    if dof >= 1:
-        from scipy.stats import t
-
-        sse = float(((yc - slope * xc) ** 2).sum())
-        half = float(t.ppf(0.5 + level / 2, dof)) * math.sqrt(sse / dof / sxx)
-        out.update(low=slope - half, high=slope + half)
-    return out
+    fit = grouped_loglog_slope(d["m"], d["abs_drift"], d[by], level)
+    return {k: fit[k] for k in ("slope", "low", "high", "n", "groups")}
