@@ -16,8 +16,8 @@ import pandas as pd
 from .fits import (
     INVARIANT_LABELS, INVARIANTS, invariant_slopes, invariant_summaries,
     concentration_exponents, concentration_thresholds, drift_exponent, envelopes, final_rows, gd_gf_deviation, gf_bound_ratio,
-    gf_long_summary, good_rows, kernel_slopes, lambda_min_at_fixed_width, loglog_slope, minimal_widths, per_run,
-    rate_predictions, ratio_at_linear_width, rho_drifts, success_grid, theory_rate, width_exponent,
+    gf_long_summary, good_rows, kernel_slopes, lambda_min_at_fixed_width, loglog_slope, per_run,
+    rate_predictions, ratio_at_linear_width, rho_drifts, theory_rate,
     OUTCOMES, bracket_exponent, run_outcomes, width_brackets,
 )
 from implicit.model import BLOCKS

@@ -205,62 +205,6 @@ def final_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------
-# linear-width: success grid, minimal width, its exponent
-# --------------------------------------------------------------------------------------
-def success_grid(df: pd.DataFrame, target: float) -> pd.DataFrame:
-    """Per (N, m): ``runs``, ``stopped`` (did not complete), ``reached`` (completed with
-    L(final)/L(0) ≤ ``target``), ``fraction`` = reached/runs (a stopped run counts as not
-    reached) and the ``median_ratio`` of the completed runs; plus ``ratio`` = m/N."""
-    runs = per_run(df).copy()
-    runs["completed"] = runs["status"] == "completed"
-    runs["reached"] = runs["completed"] & (runs["loss_ratio"] <= target)
-    g = runs.groupby(["N", "m"], sort=True)
-    out = pd.DataFrame({
-        "runs": g.size(),
-        "stopped": g["completed"].apply(lambda s: int((~s).sum())),
-        "reached": g["reached"].sum().astype(int),
-        "median_ratio": g["loss_ratio"].median(),
-    }).reset_index()
-    out["fraction"] = out["reached"] / out["runs"]
-    out["ratio"] = out["m"] / out["N"]
-    return out
-
-
-def minimal_widths(grid: pd.DataFrame, min_fraction: float) -> pd.DataFrame:
-    """Per N the smallest grid width m such that at every grid width ≥ m at least
-    ``min_fraction`` of the seeds reached the target.
-
-    ``censored``: "" (an interior point), "below" (the smallest grid width already qualifies:
-    the true minimum is ≤ m_min) or "above" (no width qualifies: m_min > the largest, NaN).
-    """
-    rows = []
-    for N, d in grid.groupby("N", sort=True):
-        d = d.sort_values("m")
-        ok = (d["fraction"] >= min_fraction).to_numpy()
-        tail = np.logical_and.accumulate(ok[::-1])[::-1]  # ok at this width and every larger one
-        if not tail.any():
-            rows.append({"N": N, "m_min": math.nan, "censored": "above", "m_max_grid": int(d["m"].max())})
-            continue
-        i = int(np.argmax(tail))
-        rows.append({"N": N, "m_min": float(d["m"].iloc[i]), "censored": "below" if i == 0 else "",
-                     "m_max_grid": int(d["m"].max())})
-    return pd.DataFrame(rows, columns=["N", "m_min", "censored", "m_max_grid"])
-
-
-def width_exponent(mins: pd.DataFrame, level: float = 0.95) -> dict:
-    """Power-law fit m_min ∝ N^exponent over the N where some width qualified.
-
-    Points censored "below" enter at their grid value (an upper bound of the true minimum);
-    "above" points cannot enter.  Returns the :func:`loglog_slope` fields plus ``n_below`` and
-    ``n_above`` (counts of censored points).
-    """
-    use = mins[mins["censored"] != "above"]
-    fit = loglog_slope(use["N"], use["m_min"], level)
-    fit.update(n_below=int((mins["censored"] == "below").sum()), n_above=int((mins["censored"] == "above").sum()))
-    return fit
-
-
-# --------------------------------------------------------------------------------------
 # linear-width arms: run outcomes, brackets of the minimal width, interval-aware exponent
 # --------------------------------------------------------------------------------------
 #: outcomes of one run of a ``linear-width`` arm (:func:`run_outcomes`)

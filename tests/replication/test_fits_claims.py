@@ -123,61 +123,6 @@ def test_final_rows_skip_stopped_runs_and_failure_rows():
 
 
 # --------------------------------------------------------------------------------------
-# linear-width
-# --------------------------------------------------------------------------------------
-def grid_table(reached, stopped=()):
-    """Runs over N × m × 2 seeds; (N, m, seed) in ``reached`` end at 1e-4, others at 1e-1."""
-    rows = []
-    for N in (16, 32, 64):
-        for m in (N // 4, N // 2, N, 2 * N):
-            for seed in (0, 1):
-                status = "stopped" if (N, m, seed) in stopped else "completed"
-                ratio = 1e-4 if (N, m, seed) in reached else 1e-1
-                rows.append({"run_id": f"n{N}_m{m}_s{seed}", "N": N, "m": m, "seed": seed, "status": status,
-                             "loss_ratio": np.nan if status == "stopped" else ratio})
-    return pd.DataFrame(rows)
-
-
-def test_minimal_width_linear_in_N():
-    reached = {(N, m, s) for N in (16, 32, 64) for m in (N // 2, N, 2 * N) for s in (0, 1)}
-    grid = an.success_grid(grid_table(reached), target=1e-3)
-    assert set(grid["fraction"]) == {0.0, 1.0} and (grid["ratio"] == grid["m"] / grid["N"]).all()
-    mins = an.minimal_widths(grid, 0.5)
-    assert mins["m_min"].tolist() == [8, 16, 32] and set(mins["censored"]) == {""}
-    fit = an.width_exponent(mins)
-    assert fit["slope"] == pytest.approx(1.0) and fit["n_below"] == fit["n_above"] == 0
-
-
-def test_minimal_width_needs_every_wider_width_and_counts_stopped_runs_as_failures():
-    reached = {(N, m, s) for N in (16, 32, 64) for m in (N // 2, N, 2 * N) for s in (0, 1)}
-    reached |= {(16, 4, 0), (16, 4, 1)}  # N = 16 reaches the target at m = N/4 too: censored below
-    reached -= {(32, 16, 0), (32, 16, 1)}  # a hole at N = 32, m = N/2 ...
-    reached |= {(32, 8, 0), (32, 8, 1)}  # ... with success below it: m_min is still N
-    stopped = {(64, 128, 0), (64, 128, 1)}  # the widest N = 64 runs stopped: no width qualifies
-    grid = an.success_grid(grid_table(reached, stopped), target=1e-3)
-    cell = grid[(grid["N"] == 64) & (grid["m"] == 128)].iloc[0]
-    assert cell["stopped"] == 2 and cell["reached"] == 0 and cell["fraction"] == 0
-    mins = an.minimal_widths(grid, 0.5).set_index("N")
-    assert mins.loc[16, "m_min"] == 4 and mins.loc[16, "censored"] == "below"
-    assert mins.loc[32, "m_min"] == 32 and mins.loc[32, "censored"] == ""
-    assert math.isnan(mins.loc[64, "m_min"]) and mins.loc[64, "censored"] == "above"
-    fit = an.width_exponent(mins.reset_index())
-    assert fit["n"] == 2 and fit["n_below"] == 1 and fit["n_above"] == 1
-
-
-def test_min_fraction_is_a_threshold_on_seeds():
-    reached = {(N, m, 0) for N in (16, 32, 64) for m in (N // 4, N // 2, N, 2 * N)}  # one seed of two
-    grid = an.success_grid(grid_table(reached), target=1e-3)
-    assert an.minimal_widths(grid, 0.5)["censored"].eq("below").all()
-    assert an.minimal_widths(grid, 0.75)["censored"].eq("above").all()
-
-
-def test_width_exponent_of_sqrt_growth():
-    mins = pd.DataFrame({"N": [16, 64, 256], "m_min": [8.0, 16.0, 32.0], "censored": ["", "", ""]})
-    assert an.width_exponent(mins)["slope"] == pytest.approx(0.5)
-
-
-# --------------------------------------------------------------------------------------
 # gram, flow, kernel
 # --------------------------------------------------------------------------------------
 def test_envelopes():
