@@ -480,3 +480,29 @@ def test_gradient_flow_stops_at_the_floor_or_reaches_its_horizon(tiny):
     assert never.attrs["status"] == 0 and len(never) == 21
     with pytest.raises(ValueError, match="stop_below"):
         implicit.gradient_flow(p, X, y, gamma, t_max=T, stop_below=1.5)
+
+
+@pytest.mark.parametrize("m", [8, 40])
+def test_uv_training_is_linear_least_squares_in_closed_form(data, m):
+    """Training u, v only leaves A, W and so Z, Φ at θ(0): GD is r(k+1) = (I − ηH)r(k) with
+    H = JJᵀ = ZZᵀ + ΦΦᵀ (J = [Z, Φ]), which implicit.gram returns for trainable=("u", "v"),
+    and its loss is L(k) = ½ Σᵢ cᵢ²(1 − ηλᵢ)^{2k}, H = QΛQᵀ, c = Qᵀr(0).  The engine's losses
+    equal that to 1e-10 relative at every step, below (2m = 16 < N = 20: a zero mode, L stalls)
+    and above the rank threshold.  (replication.jobs.steps_exact decides the linear-width u,v
+    arm from this closed form.)"""
+    X, y, _, _ = data
+    params = implicit.init_params(D, m, seed=2)
+    solver = implicit.SolverSettings(tol=1e-13, mixed=False)
+    eq = implicit.equilibrium(params, X, GAMMA, solver)
+    H = implicit.gram(params, X, GAMMA, trainable=("u", "v"), solver=solver)
+    np.testing.assert_allclose(H, eq.Z @ eq.Z.T + eq.Phi @ eq.Phi.T, rtol=0, atol=1e-13 * np.abs(H).max())
+    lam, Q = np.linalg.eigh(H)
+    c = Q.T @ (implicit.predict(params, X, GAMMA, solver) - y)
+    lr = 1.0 / lam[-1]
+    theta, tr = implicit.train(params, X, y, GAMMA, lr=lr, steps=50, trainable=("u", "v"), solver=solver)
+    k = tr["step"].to_numpy(dtype=float)[:, None]
+    closed = 0.5 * (np.where(k == 0, 1.0, np.abs(1 - lr * lam) ** (2 * k)) * c**2).sum(axis=1)
+    np.testing.assert_allclose(tr["train_loss"], closed, rtol=1e-10)
+    assert len(tr) == 51 and closed[-1] < 0.5 * closed[0]
+    for b in ("A", "W"):
+        np.testing.assert_array_equal(getattr(theta, b), getattr(params, b))
