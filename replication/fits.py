@@ -209,22 +209,60 @@ def final_rows(df: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 #: outcomes of one run of a ``linear-width`` arm (:func:`run_outcomes`)
 OUTCOMES = ("reached", "failed", "censored")
+#: the blocks whose training leaves the features Z, Φ fixed (the output weights): an arm that
+#: trains a subset of them is a linear model, least squares on J = [Z, Φ] (:func:`is_linear_arm`)
+LINEAR_BLOCKS = frozenset({"u", "v"})
+
+
+def is_linear_arm(trainable) -> bool:
+    """Whether the trained blocks ``trainable`` ("u+v" or a sequence of block names) are a
+    non-empty subset of {u, v}.
+
+    Such a run keeps A and W at θ(0), so the equilibrium Z and the features Φ never change and
+    ŷ = Zu + Φv is linear in the trained parameters: GD is r(k+1) = (I − ηH)r(k) exactly, with
+    H = JJᵀ the Gram matrix of the trained blocks at initialisation (ZZᵀ + ΦΦᵀ for u, v), and
+    its loss is known in closed form at every step (:func:`replication.jobs.closed_form_loss`).
+    """
+    blocks = set(trainable.split("+") if isinstance(trainable, str) else trainable)
+    return bool(blocks) and blocks <= LINEAR_BLOCKS
 
 
 def run_outcomes(df: pd.DataFrame, target: float, singular_tol: float) -> pd.DataFrame:
-    """One row per run of a ``linear-width`` table with its ``outcome``:
+    """One row per run of a ``linear-width`` table with its ``outcome``.
+
+    A linear arm (:func:`is_linear_arm`: u and/or v trained, A and W fixed) is decided by GD's
+    exact trajectory, not by the engine run: its loss is known in closed form at every step,
+    L(k) = ½ Σᵢ cᵢ²(1 − ηλᵢ)^{2k} (H(0) = QΛQᵀ, c = Qᵀr(0)), and ``steps_exact`` (from
+    :func:`replication.jobs.steps_exact`, which applies ``singular_tol`` itself) is the first
+    step with L(k)/L(0) ≤ target, with no cap:
+
+    * ``reached`` when ``steps_exact`` is finite — GD reaches the target, however many steps
+      κ(H(0)) makes that take (10⁶–10¹⁰ just above m = N/2, far beyond any affordable cap);
+    * ``failed`` otherwise — the modes of H(0) at zero (λ ≤ singular_tol·λ_max) hold more than
+      the target's share of L(0), so no number of steps gets there (rank [Z, Φ] < N: these
+      labels cannot be interpolated), or H(0) could not be formed (NaN: the solve failed).
+
+    A linear run is never ``censored``: a cap does not bind a trajectory known for every k.
+    (That the engine's recorded losses follow the closed form is checked by the claim
+    ``uv-closed-form``.)  The other arms, nonlinear in their parameters, are decided by their
+    engine run:
 
     * ``reached``: completed with L(final)/L(0) ≤ target;
     * ``failed``: evidence that the width is too small — it missed the target although its
       budget K (from H(0), :func:`replication.jobs.step_budget`) was not capped, or H(0) was
       singular (λ_min(H(0)) ≤ singular_tol·λ_max(H(0)): the trained blocks' Jacobian has rank
-      < N at initialisation; for the u,v arm, a linear model, this is exactly "cannot
-      interpolate arbitrary labels"), or it stopped (a failing solve, ρ(A) ≥ 1);
+      < N at initialisation), or it stopped (a failing solve, ρ(A) ≥ 1);
     * ``censored``: missed the target after a capped budget with H(0) non-singular — cut off
       by the cap, not evidence of a too small width.
 
     Columns: the run's first row (``trainable``, ``N``, ``m``, ``seed``, ``budget``,
-    ``capped``, …) plus ``loss_ratio``, ``singular`` and ``outcome``."""
+    ``capped``, ``steps_exact``, …) plus ``loss_ratio``, ``singular`` and ``outcome``.
+
+    Raises
+    ------
+    ValueError
+        When the table has linear-arm runs but no ``steps_exact`` column (written by the job
+        since the exact outcome exists; an older table cannot be classified this way)."""
     runs = per_run(df).copy()
     last = good_rows(df).sort_values("step").groupby("run_id").tail(1).set_index("run_id")
     first = good_rows(df).sort_values("step").groupby("run_id").head(1).set_index("run_id")
@@ -234,7 +272,14 @@ def run_outcomes(df: pd.DataFrame, target: float, singular_tol: float) -> pd.Dat
     reached = completed & (runs["loss_ratio"] <= target)
     capped = runs["capped"].astype(bool)
     failed = ~reached & (~completed | ~capped | runs["singular"])
-    runs["outcome"] = np.where(reached, "reached", np.where(failed, "failed", "censored"))
+    outcome = np.where(reached, "reached", np.where(failed, "failed", "censored"))
+    linear = runs["trainable"].map(is_linear_arm).to_numpy(dtype=bool)
+    if linear.any():
+        if "steps_exact" not in runs:
+            raise ValueError("linear-arm runs without a steps_exact column: rerun them (replication.jobs.step_budget)")
+        exact = np.isfinite(runs["steps_exact"].to_numpy(dtype=float))
+        outcome = np.where(linear, np.where(exact, "reached", "failed"), outcome)
+    runs["outcome"] = outcome
     return runs
 
 

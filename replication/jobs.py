@@ -27,6 +27,7 @@ from implicit.solver import gamma_rho
 from implicit.training import AUTO_LR_FRACTION
 
 from .datasets import load_dataset, make_dataset
+from .fits import is_linear_arm
 from .runs import concentration_widths
 from .integrity import verify
 
@@ -107,8 +108,127 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
-#: columns a run with a step budget (``linear-width``) adds to its table (:func:`step_budget`)
-BUDGET_COLUMNS = ("lambda_min_H0", "lambda_max_H0", "budget", "capped")
+#: columns a run with a step budget (``linear-width``) adds to its table (:func:`step_budget`);
+#: ``steps_exact`` and ``exact_floor`` are NaN for an arm that is not linear (:func:`is_linear_arm`)
+BUDGET_COLUMNS = ("lambda_min_H0", "lambda_max_H0", "budget", "capped", "steps_exact", "exact_floor")
+#: the trace column a ``linear-width`` run adds after the engine's trace: the closed-form loss of
+#: GD's exact trajectory at each recorded step (:func:`closed_form_loss`; NaN for other arms)
+EXACT_TRACE_COLUMN = "exact_train_loss"
+#: the largest step count :func:`steps_exact` searches: beyond it a run counts as never reaching
+#: the target.  With η = f·2/λ_max and modes down to singular_tol·λ_max = 1e-13·λ_max, the
+#: slowest decaying mode needs about ln(1/target)/(4f·1e-13) ≈ 3.5e13 steps (f = ½, target 1e-3):
+#: below this bound, and an exact integer in float64 (< 2^53)
+MAX_EXACT_STEPS = 1e15
+
+
+def linear_modes(H: np.ndarray, r0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The eigenvalues λᵢ of the symmetric H = QΛQᵀ and the components c = Qᵀr(0) of the
+    initial residual r(0) = ŷ(0) − y in its eigenbasis (``numpy.linalg.eigh``)."""
+    lam, Q = np.linalg.eigh(np.asarray(H, dtype=np.float64))
+    return lam, Q.T @ np.asarray(r0, dtype=np.float64)
+
+
+def _log_factor(lam: np.ndarray, lr: float) -> np.ndarray:
+    """ln|1 − ηλᵢ| per mode: log1p(−ηλ) where ηλ < 1 (accurate for the slow modes, ηλ ≪ 1),
+    ln|1 − ηλ| above, −∞ at ηλ = 1 exactly."""
+    x = lr * np.asarray(lam, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x < 1, np.log1p(-np.minimum(x, 1.0)), np.log(np.abs(1.0 - x)))
+
+
+def closed_form_loss(lam, c, lr: float, steps) -> np.ndarray:
+    """The loss of GD on the linear model r(k+1) = (I − ηH)r(k) at the steps ``steps``.
+
+    With H = QΛQᵀ and c = Qᵀr(0) (:func:`linear_modes`), r(k) = Q(I − ηΛ)ᵏc, so
+
+        L(k) = ½‖r(k)‖² = ½ Σᵢ cᵢ² (1 − ηλᵢ)^{2k},
+
+    evaluated as exp(2k·ln|1 − ηλᵢ|) (no underflow to NaN for large k; L(0) = ½‖c‖² exactly).
+
+    Parameters
+    ----------
+    lam, c : ndarray, shape (N,)
+        Eigenvalues of H and the residual's components.
+    lr : float
+        The step η.
+    steps : array_like of int
+        Steps k ≥ 0.
+
+    Returns
+    -------
+    ndarray
+        L(k) for each k of ``steps`` (same shape).
+    """
+    k = np.asarray(steps, dtype=np.float64)
+    logq = _log_factor(lam, lr)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expo = np.where(k[..., None] == 0, 0.0, 2.0 * k[..., None] * logq)
+    return 0.5 * (np.exp(expo) * np.asarray(c, dtype=np.float64) ** 2).sum(axis=-1)
+
+
+def steps_exact(lam, c, lr: float, target: float, singular_tol: float) -> tuple[float, float]:
+    """The smallest k ≥ 0 with L(k)/L(0) ≤ ``target`` on GD's exact trajectory (:func:`closed_form_loss`).
+
+    A mode *decays* when λᵢ > singular_tol·λ_max (not zero to the eigensolver's resolution) and
+    ηλᵢ < 2 (|1 − ηλᵢ| < 1); the others are treated as not decaying: they keep their share of
+    L(0), the ``floor`` F = Σ_{not decaying} cᵢ² / Σ cᵢ².  Then L(k)/L(0) = F + D(k) with
+    D(k) = Σ_{decaying} cᵢ² (1 − ηλᵢ)^{2k} / Σ cᵢ², strictly decreasing in k, and the answer is
+    the smallest integer k with D(k) ≤ target − F: found by bisection on [0, MAX_EXACT_STEPS]
+    in log space (ln D(k) = logsumexp(ln cᵢ² + 2k·ln|1 − ηλᵢ|), so that (1 − ηλ)^{2k} never
+    underflows).  Infinite when F ≥ target (the components GD cannot remove hold at least the
+    target's share of L(0): a rank-deficient H, for the u,v arm "cannot interpolate these
+    labels") or when even MAX_EXACT_STEPS steps do not suffice; 0 when L(0) = 0 or target ≥ 1.
+
+    Parameters
+    ----------
+    lam, c : ndarray, shape (N,)
+        Eigenvalues of H(0) and the initial residual's components (:func:`linear_modes`).
+    lr : float
+        The step η.
+    target : float
+        The relative loss to reach.
+    singular_tol : float
+        Eigenvalues λᵢ ≤ singular_tol·λ_max count as zero.
+
+    Returns
+    -------
+    steps : float
+        The smallest such k (a whole number as a float), or inf.
+    floor : float
+        F, the share of L(0) in the modes that do not decay: the limit of L(k)/L(0).
+    """
+    from scipy.special import logsumexp
+
+    lam = np.asarray(lam, dtype=np.float64)
+    c2 = np.asarray(c, dtype=np.float64) ** 2
+    total = float(c2.sum())
+    if total == 0.0:
+        return 0.0, 0.0
+    decays = (lam > singular_tol * lam.max()) & (lr * lam < 2.0)
+    floor = float(c2[~decays].sum() / total)
+    if target >= 1.0:
+        return 0.0, floor
+    room = target - floor
+    if room <= 0:
+        return math.inf, floor
+    with np.errstate(divide="ignore"):  # a component cᵢ = 0 contributes ln 0 = −∞
+        logc2 = np.log(c2[decays] / total)
+    logq = _log_factor(lam[decays], lr)
+
+    def reached(k: float) -> bool:
+        # k = 0 apart: a mode with ηλ = 1 exactly (ln 0 = −∞) is whole at k = 0, gone after
+        expo = logc2 if k == 0 else logc2 + 2.0 * k * logq
+        return bool(logsumexp(expo) <= math.log(room)) if logc2.size else True
+
+    if reached(0.0):
+        return 0.0, floor
+    if not reached(MAX_EXACT_STEPS):
+        return math.inf, floor
+    lo, hi = 0.0, MAX_EXACT_STEPS  # not reached at lo, reached at hi
+    while hi - lo > 1:
+        mid = math.floor((lo + hi) / 2)
+        lo, hi = (lo, mid) if reached(mid) else (mid, hi)
+    return float(hi), floor
 
 
 def step_budget(run: dict, params, ds) -> dict:
@@ -120,29 +240,53 @@ def step_budget(run: dict, params, ds) -> dict:
     e^{−2ηλ_min k} in L), so a run that misses the target within K steps is not cut off by a
     budget too short for its conditioning.  K is capped at ``max_steps`` (``capped``; always when
     λ_min(H(0)) ≤ 0 to rounding, i.e. H(0) singular); the run stops at the target
-    (``stop_below`` = target).  Returns ``lr``, ``budget``, ``capped``, ``lambda_min_H0``,
-    ``lambda_max_H0``; on a failing solve ``lr`` = "auto" and the cap, so that
-    train() meets the same failure and records it."""
+    (``stop_below`` = target).
+
+    For a linear arm (:func:`~replication.fits.is_linear_arm`: u and/or v trained, A and W
+    fixed) those dynamics are GD itself, not an approximation: Z and Φ never change, so
+    r(k+1) = (I − ηH(0))r(k) holds exactly.  Then also ``steps_exact`` and ``exact_floor``
+    (:func:`steps_exact` with the run's ``target`` and ``singular_tol``, from the
+    eigendecomposition of H(0) and r(0) = ŷ(0) − y, :func:`implicit.predict`): the step at which
+    GD's exact trajectory reaches the target, with no cap — what decides the run's outcome
+    (:func:`replication.fits.run_outcomes`) — and ``modes`` = (λ, c) for the trace's
+    closed-form loss (:func:`closed_form_loss`; not a column).  A capped budget would measure
+    κ(H(0)) (10⁶–10¹⁰ just above m = N/2, since Z ≈ Φ + O(γ)) rather than whether the labels
+    can be fitted at all.  Other arms get NaN there.
+
+    Returns ``lr``, ``budget``, ``capped``, ``lambda_min_H0``, ``lambda_max_H0``,
+    ``steps_exact``, ``exact_floor`` and ``modes`` (None unless linear); on a failing solve
+    ``lr`` = "auto", the cap and NaN, so that train() meets the same failure and records it."""
     trainable = tuple(run["trainable"].split("+"))
+    solver = solver_settings(run, mixed=False)
     try:
-        H = implicit.gram(params, ds.X_train, run["gamma"], trainable=trainable, solver=solver_settings(run, mixed=False))
+        H = implicit.gram(params, ds.X_train, run["gamma"], trainable=trainable, solver=solver)
+        r0 = implicit.predict(params, ds.X_train, run["gamma"], solver) - ds.y_train if is_linear_arm(trainable) else None
     except implicit.NotConverged:
         return {"lr": "auto", "budget": int(run["max_steps"]), "capped": True, "lambda_min_H0": math.nan,
-                "lambda_max_H0": math.nan}
+                "lambda_max_H0": math.nan, "steps_exact": math.nan, "exact_floor": math.nan, "modes": None}
     lo, hi = eigh_extremes(H)
     lr = float(run["lr_fraction"]) * 2.0 / hi
     rate = 2.0 * lr * lo
     need = run["budget_factor"] * math.log(1.0 / run["target"]) / rate if rate > 0 else math.inf
     K = int(min(run["max_steps"], math.ceil(need))) if math.isfinite(need) else int(run["max_steps"])
+    exact, floor, modes = math.nan, math.nan, None
+    if r0 is not None:
+        modes = linear_modes(H, r0)
+        exact, floor = steps_exact(*modes, lr, float(run["target"]), float(run["singular_tol"]))
     return {"lr": lr, "budget": K, "capped": bool(need > run["max_steps"]), "lambda_min_H0": float(lo),
-            "lambda_max_H0": float(hi)}
+            "lambda_max_H0": float(hi), "steps_exact": exact, "exact_floor": floor, "modes": modes}
 
 
 def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
     """Train θ(0) = init_params(d, m, seed) (in the row's ``dtype``, float64 if absent) on ``ds``
     with the row ``run``; return (table, summary).
 
-    ``progress`` is passed to :func:`implicit.train` (see :func:`progress_logger`)."""
+    A ``linear-width`` row (it has ``max_steps``) gets its η and step budget from
+    :func:`step_budget` and stops at its target; its table adds :data:`BUDGET_COLUMNS` and
+    ``exact_train_loss``, the closed-form loss L(k) of GD's exact trajectory at each recorded
+    step for a linear arm (NaN otherwise): the engine's ``train_loss`` must equal it to rounding
+    (claim ``uv-closed-form``).  ``progress`` is passed to :func:`implicit.train` (see
+    :func:`progress_logger`)."""
     params = implicit.init_params(ds.d, run["m"], run["seed"], dtype=np.dtype(run.get("dtype", "float64")))
     t0 = time.perf_counter()
     budget, stop_below = None, run.get("stop_below")
@@ -168,6 +312,11 @@ def run_gd(run: dict, ds, progress=None) -> tuple[pd.DataFrame, dict]:
         trace = fail if trace.empty else pd.concat([trace, fail], ignore_index=True)
     table = _with_run_columns(trace, run, ds, lr, status, reason)
     if budget is not None:
+        exact = np.full(len(table), np.nan)
+        if budget["modes"] is not None:  # linear arm: GD's exact loss at the recorded steps (NaN on a failure row)
+            good = ~table["failure"].to_numpy(dtype=bool)
+            exact[good] = closed_form_loss(*budget["modes"], budget["lr"], table["step"].to_numpy()[good])
+        table[EXACT_TRACE_COLUMN] = exact
         for k in BUDGET_COLUMNS:
             table[k] = budget[k]
     summary = {"status": status, "reason": reason, "lr": _float(lr), "dtype": dtype,

@@ -259,7 +259,8 @@ OUTCOME_STYLE = {"reached": ("o", "C2"), "failed": ("x", "C3"), "censored": ("s"
 def plot_linear_width(df: pd.DataFrame) -> Figure:
     """Per arm (trained subset): the run outcomes over (N, m) and the brackets (m_fail, m_pass]
     of the minimal width against N on log–log axes, with N/2 and N drawn and the exponent fitted
-    to the resolved brackets (censored brackets drawn as one-sided arrows, not fitted)."""
+    to the resolved brackets (censored brackets drawn as one-sided arrows, not fitted).  The u,v
+    arm's outcomes are those of GD's exact trajectory (:func:`replication.fits.run_outcomes`)."""
     target, frac, tol = (float(df[k].iloc[0]) for k in ("target", "min_fraction", "singular_tol"))
     out = fits.run_outcomes(df, target, tol)
     br = fits.width_brackets(out, frac)
@@ -302,7 +303,8 @@ def plot_linear_width(df: pd.DataFrame) -> Figure:
     runs = df.drop_duplicates("run_id")
     fig.suptitle(f"Minimal width per trained subset: GD on N random labels (d = {int(df['d'].iloc[0])}, "
                  f"γ = {_one(df, 'gamma')}, seeds: {runs['seed'].nunique()}), target L/L(0) ≤ {target:g}, "
-                 f"budget K from λ_min(H(0)) capped at {int(runs['steps'].max())} steps")
+                 f"budget K from λ_min(H(0)) capped at {int(runs['steps'].max())} steps "
+                 "(u,v: GD's exact trajectory in closed form, no cap)")
     return fig
 
 

@@ -184,11 +184,15 @@ def expand_linear_width(config, name, block) -> list[dict]:
     Each arm trains one subset of the blocks over its own grid of widths
     (:func:`width_grid`).  The step budget is not fixed: the job computes it per run from
     H(0) (:func:`replication.jobs.step_budget`) from ``budget_factor``, ``max_steps`` and
-    ``target`` and stops a run when it reaches the target; ids "_t<subset>"."""
+    ``target`` and stops a run when it reaches the target (and, for the u,v arm, GD's exact step
+    count with ``singular_tol``); ids "_t<subset>"."""
     s = _settings(config, block)
     extra = {"target": float(block["target"]), "budget_factor": float(block["budget_factor"]),
              "max_steps": int(block["max_steps"]), "records": int(block["records"]),
-             "lr_fraction": float(block.get("lr_fraction", AUTO_LR_FRACTION))}
+             "lr_fraction": float(block.get("lr_fraction", AUTO_LR_FRACTION)),
+             # also an analysis setting (a column of the aggregated CSV): the job needs it for
+             # the u,v arm's exact step count (replication.jobs.steps_exact)
+             "singular_tol": float(block["singular_tol"])}
     rows = []
     for tpl in block["datasets"]:
         for N in block["n_train"]:

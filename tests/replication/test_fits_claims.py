@@ -304,16 +304,21 @@ def test_well_posed_claims_fail_when_rho_crosses_inside_the_range():
     assert claims.loc["rho-below-1", "pass"] is False and claims.loc["first-failing-gamma", "pass"] is False
 
 
-MW_TH = {"uv_exponent": 1.0, "Auv_low": 0.5, "Auv_high": 1.0, "all_high": 1.0, "control_exponent": 0.5, "tolerance": 0.15}
+MW_TH = {"uv_exponent": 1.0, "Auv_low": 0.5, "Auv_high": 1.0, "all_high": 1.0, "control_exponent": 0.5, "tolerance": 0.15,
+         "closed_form_tol": 1e-8}
 
 
 def arm_table(arm, law, Ns=(16, 32, 64, 128), step=0.1, lo=0.05, hi=4.0, censor=lambda N, m: False, seeds=(0, 1),
-              singular=lambda N, m: False):
+              singular=lambda N, m: False, exact_dev=0.0):
     """linear-width runs of one arm on a geometric grid m/N ∈ [lo, hi] (relative steps ``step``):
     a run reaches the target (L/L(0) = 1e-4) iff m ≥ law(N); otherwise it ends at 1e-1, with a
-    capped budget (censored unless H(0) is singular) where ``censor(N, m)``, else uncapped (failed)."""
+    capped budget (censored unless H(0) is singular) where ``censor(N, m)``, else uncapped (failed).
+    A linear arm (u, v) also has GD's exact step count ``steps_exact`` (100 where m ≥ law(N),
+    inf elsewhere) and the closed-form losses ``exact_train_loss`` (the engine's losses, off by
+    ``exact_dev``·L(0) at the last step); other arms have NaN there."""
     from replication.runs import width_grid
 
+    linear = an.is_linear_arm(arm)
     rows = []
     for N in Ns:
         for m in width_grid(N, lo, hi, step):
@@ -322,17 +327,40 @@ def arm_table(arm, law, Ns=(16, 32, 64, 128), step=0.1, lo=0.05, hi=4.0, censor=
                 capped = (not ok) and censor(N, m)
                 rows.append({"run_id": f"{arm}_n{N}_m{m}_s{seed}", "trainable": arm, "N": N, "m": m, "seed": seed,
                              "status": "completed", "failure": False, "step": 0, "train_loss": 1.0,
+                             "exact_train_loss": 1.0 if linear else math.nan,
                              "lambda_min_H0": 0.0 if singular(N, m) else 1e-3, "lambda_max_H0": 10.0,
-                             "budget": 1000 if capped else 100, "capped": capped})
-                rows.append(rows[-1] | {"step": 100, "train_loss": 1e-4 if ok else 1e-1})
-    return pd.DataFrame(rows).assign(target=1e-3, min_fraction=0.5, singular_tol=1e-10)
+                             "budget": 1000 if capped else 100, "capped": capped,
+                             "steps_exact": (100.0 if ok else math.inf) if linear else math.nan,
+                             "exact_floor": (0.0 if ok else 0.1) if linear else math.nan})
+                last = 1e-4 if ok else 1e-1
+                rows.append(rows[-1] | {"step": 100, "train_loss": last,
+                                        "exact_train_loss": last + exact_dev if linear else math.nan})
+    return pd.DataFrame(rows).assign(target=1e-3, min_fraction=0.5, singular_tol=1e-13)
 
 
 def test_run_outcomes_classify_reached_failed_censored():
-    df = arm_table("u+v", lambda N: N / 2, Ns=(16,), censor=lambda N, m: m >= 6, singular=lambda N, m: m < 6)
+    df = arm_table("A+u+v", lambda N: N / 2, Ns=(16,), censor=lambda N, m: m >= 6, singular=lambda N, m: m < 6)
     out = an.run_outcomes(df, 1e-3, 1e-10).drop_duplicates("m").set_index("m")["outcome"]
     assert out[8] == "reached" and out[5] == "failed"  # 5: capped but H(0) singular
     assert out[6] == "censored" and out[7] == "censored"
+
+
+def test_run_outcomes_of_a_linear_arm_come_from_the_closed_form():
+    """u,v runs: reached iff GD's exact step count is finite, else failed — never censored, whatever
+    the engine run did within its cap (here every run below N/2 + 3 is capped and misses the target)."""
+    df = arm_table("u+v", lambda N: N / 2, Ns=(16,), censor=lambda N, m: True)
+    df.loc[(df["m"] < 11) & (df["step"] == 100), "train_loss"] = 1e-1  # engine: missed the target at m = 8, 9, 10
+    df.loc[df["m"] < 11, "capped"] = True
+    out = an.run_outcomes(df, 1e-3, 1e-13).drop_duplicates("m").set_index("m")
+    assert set(out["outcome"]) == {"reached", "failed"}
+    assert (out.loc[out.index >= 8, "outcome"] == "reached").all() and (out.loc[out.index < 8, "outcome"] == "failed").all()
+    assert out.loc[9, "loss_ratio"] == pytest.approx(0.1)  # the engine's capped run: not what decides
+    nan_h = df.assign(steps_exact=np.where(df["m"] == 12, np.nan, df["steps_exact"]))  # H(0) not formed: failed
+    assert an.run_outcomes(nan_h, 1e-3, 1e-13).drop_duplicates("m").set_index("m").loc[12, "outcome"] == "failed"
+    with pytest.raises(ValueError, match="steps_exact"):
+        an.run_outcomes(df.drop(columns="steps_exact"), 1e-3, 1e-13)
+    assert an.is_linear_arm("u+v") and an.is_linear_arm(("u",)) and an.is_linear_arm("v")
+    assert not an.is_linear_arm("A+u+v") and not an.is_linear_arm("A+W+u+v") and not an.is_linear_arm(())
 
 
 def test_width_brackets_resolved_left_and_right():
@@ -349,7 +377,7 @@ def test_width_brackets_resolved_left_and_right():
 
 def test_width_brackets_widen_over_censored_widths():
     """Censored runs between the last failure and the first pass are undetermined: the bracket spans them."""
-    df = arm_table("u+v", lambda N: N, Ns=(32,), lo=0.25, hi=2, censor=lambda N, m: m >= 16)
+    df = arm_table("A+u+v", lambda N: N, Ns=(32,), lo=0.25, hi=2, censor=lambda N, m: m >= 16)
     b = an.width_brackets(an.run_outcomes(df, 1e-3, 1e-10), 0.5).iloc[0]
     assert (b["m_fail"], b["censored"]) == (15, "") and 32 <= b["m_pass"] <= 32 * 1.1
     assert b["undetermined"] > 5
@@ -389,8 +417,10 @@ def test_min_width_claims_pass_on_the_theory():
     c = min_width_claims(arm_table("u+v", lambda N: math.ceil(N / 2), lo=0.3, hi=2),
                          arm_table("A+u+v", lambda N: math.ceil(math.sqrt(N)) + 1, lo=0.05, hi=1),
                          arm_table("A+W+u+v", lambda N: N / 8, lo=0.03, hi=1))
-    for cid in ("min-width-uv", "min-width-uv-brackets", "min-width-Auv", "min-width-all", "min-width-control-uv"):
+    for cid in ("min-width-uv", "min-width-uv-brackets", "uv-closed-form", "min-width-Auv", "min-width-all",
+                "min-width-control-uv"):
         assert c.loc[cid, "pass"] is True, (cid, c.loc[cid, "note"])
+    assert c.loc["uv-closed-form", "kind"] == "numerics" and c.loc["uv-closed-form", "measured"] == 0.0
     assert c.loc["min-width-uv", "kind"] == "numerics" and c.loc["min-width-control-uv", "kind"] == "control"
     assert c.loc["min-width-uv", "operator"] == "within" and c.loc["min-width-uv", "ci_low"] <= 1.0
 
@@ -403,6 +433,28 @@ def test_min_width_claims_fail_when_the_procedure_is_broken():
                          arm_table("A+W+u+v", quad, lo=0.1, hi=5))
     for cid in ("min-width-uv", "min-width-uv-brackets", "min-width-Auv", "min-width-all"):
         assert c.loc[cid, "pass"] is False, cid
+
+
+@pytest.mark.parametrize("extra,passes", [(0, True), (1, True), (2, False)])
+def test_min_width_uv_brackets_allow_one_more_than_half(extra, passes):
+    """The rank threshold is ⌈N/2⌉, or ⌈N/2⌉ + 1 when the square case 2m = N is singular (an
+    equilibrium unit active on every sample puts its φ_j in span(Z)); two more fails."""
+    c = min_width_claims(arm_table("u+v", lambda N: math.ceil(N / 2) + extra, Ns=(16, 32), lo=0.3, hi=2))
+    assert c.loc["min-width-uv-brackets", "pass"] is passes, c.loc["min-width-uv-brackets", "note"]
+
+
+def test_uv_closed_form_claim_fails_when_the_engine_leaves_the_closed_form():
+    uv = arm_table("u+v", lambda N: math.ceil(N / 2), lo=0.3, hi=2, exact_dev=1e-6)
+    c = min_width_claims(uv)
+    assert c.loc["uv-closed-form", "pass"] is False and c.loc["uv-closed-form", "measured"] == pytest.approx(1e-6)
+    assert "largest deviation (run u+v_" in c.loc["uv-closed-form", "note"]
+    # a recorded row without a closed-form value: unchecked, so the row fails
+    c = min_width_claims(arm_table("u+v", lambda N: math.ceil(N / 2), lo=0.3, hi=2).pipe(
+        lambda d: d.assign(exact_train_loss=np.where(d.index == 5, np.nan, d["exact_train_loss"]))))
+    assert c.loc["uv-closed-form", "pass"] is False and "1 rows without a closed-form value" in c.loc["uv-closed-form", "note"]
+    # no u,v arm: not evaluated
+    c = min_width_claims(arm_table("A+W+u+v", lambda N: N / 8, lo=0.03, hi=1))
+    assert c.loc["uv-closed-form", "status"] == "not evaluated"
 
 
 def test_min_width_control_fails_to_fail_on_a_count_law():

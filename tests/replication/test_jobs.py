@@ -166,7 +166,7 @@ def test_float32_runs_and_one_step_for_every_width(dataset):
 
 def lw_run(**kw):
     return run(experiment="linear-width", run_id="tiny_m8_g0.1_tuv_s0", trainable="u+v", steps=200, lr_fraction=0.5,
-               target=1e-3, budget_factor=1.0, max_steps=200, records=10) | kw
+               target=1e-3, budget_factor=1.0, max_steps=200, records=10, singular_tol=1e-13) | kw
 
 
 def test_step_budget_from_H0(dataset):
@@ -194,3 +194,75 @@ def test_linear_width_run_stops_at_the_target_and_records_its_budget(dataset):
     assert summary["reason"].startswith("L(k)/L(0) <= 0.001 at step")
     assert table["train_loss"].iloc[-1] <= 1e-3 * table["train_loss"].iloc[0]
     assert (table["steps"] == table["budget"]).all() and table["step"].iloc[-1] < table["budget"].iloc[0]
+
+
+# -- the u,v arm's exact trajectory ------------------------------------------------------------
+def test_steps_exact_on_a_diagonal_H_by_hand():
+    """H = diag(1, 0.1), η = ½, c = (1, 1): L(k)/L(0) = (¼ᵏ + 0.95^{2k})/2 ≤ 1e-3 first at k = 61
+    (0.95^122 = 1.91e-3, 0.95^120 = 2.12e-3; ¼ᵏ is negligible there)."""
+    from replication.jobs import closed_form_loss, steps_exact
+
+    lam, c = np.array([1.0, 0.1]), np.array([1.0, 1.0])
+    ratio = lambda k: (0.25**k + 0.95 ** (2 * k)) / 2  # noqa: E731
+    assert ratio(61) <= 1e-3 < ratio(60)
+    assert steps_exact(lam, c, 0.5, 1e-3, 1e-13) == (61.0, 0.0)
+    np.testing.assert_allclose(closed_form_loss(lam, c, 0.5, [0, 1, 60, 61]), [ratio(k) for k in (0, 1, 60, 61)], rtol=1e-14)
+    # a mode with ηλ = 1 is gone after one step (ln 0 = −∞ must not turn k = 0 into NaN)
+    assert steps_exact(np.array([2.0, 0.1]), c, 0.5, 1e-3, 1e-13)[0] == 61.0
+    assert closed_form_loss(np.array([2.0]), np.array([1.0]), 0.5, [0, 1, 5]).tolist() == [0.5, 0.0, 0.0]
+    # slow modes: the answer is found in log space, far beyond any step cap
+    # (the fast mode is gone after one step: ½(1 − 5e-10)^{2k} ≤ 1e-3 ⟺ k ≥ ln(2e-3)/(2 ln(1 − 5e-10)) ≈ 6.2e9)
+    k, _ = steps_exact(np.array([1.0, 1e-9]), c, 0.5, 1e-3, 1e-13)
+    assert k == math.ceil(math.log(2e-3) / (2 * math.log1p(-5e-10)))
+    assert closed_form_loss(np.array([1e-9]), [1.0], 0.5, [k, k - 1]).tolist() == pytest.approx(
+        [0.5 * (1 - 5e-10) ** (2 * k), 0.5 * (1 - 5e-10) ** (2 * k - 2)], rel=1e-6)
+
+
+def test_steps_exact_singular_and_already_there():
+    from replication.jobs import steps_exact
+
+    c = np.array([1.0, 1.0, 1.0])
+    # a zero mode (to singular_tol) holding ⅓ of L(0) > target: GD never gets there
+    assert steps_exact(np.array([1.0, 0.5, 1e-15]), c, 0.5, 1e-3, 1e-13) == (math.inf, pytest.approx(1 / 3))
+    assert steps_exact(np.array([1.0, 0.5, -1e-16]), c, 0.5, 1e-3, 1e-13)[0] == math.inf  # rounding below 0
+    # ... unless that mode holds less than the target: then the others decide
+    k, floor = steps_exact(np.array([1.0, 0.5, 1e-15]), np.array([1.0, 1.0, 1e-3]), 0.5, 1e-3, 1e-13)
+    assert math.isfinite(k) and floor == pytest.approx(1e-6 / 2, rel=1e-5)
+    # the same eigenvalue above the tolerance decays (slowly): finite
+    assert math.isfinite(steps_exact(np.array([1.0, 0.5, 1e-12]), c, 0.5, 1e-3, 1e-13)[0])
+    # already met at k = 0: nothing to fit, or the target is the whole loss
+    assert steps_exact(np.array([1.0, 0.5]), np.zeros(2), 0.5, 1e-3, 1e-13) == (0.0, 0.0)
+    assert steps_exact(np.array([1.0, 0.5]), np.ones(2), 0.5, 1.0, 1e-13)[0] == 0.0
+
+
+def test_step_budget_of_the_linear_arm_is_exact(dataset):
+    """u,v: steps_exact from H(0) = ZZᵀ + ΦΦᵀ and r(0); NaN for a nonlinear arm; inf when 2m < N."""
+    import implicit
+    from replication.jobs import closed_form_loss, step_budget
+
+    params = implicit.init_params(dataset.d, 40, 0)
+    b = step_budget(lw_run(m=40, max_steps=3), params, dataset)
+    assert b["capped"] and b["budget"] == 3 and math.isfinite(b["steps_exact"]) and b["steps_exact"] > 3
+    lam, c = b["modes"]
+    ratio = closed_form_loss(lam, c, b["lr"], [b["steps_exact"] - 1, b["steps_exact"]]) / closed_form_loss(lam, c, b["lr"], 0)
+    assert ratio[1] <= 1e-3 < ratio[0]
+    eq = implicit.equilibrium(params, dataset.X_train, 0.1, implicit.SolverSettings(tol=1e-10, mixed=False))
+    np.testing.assert_allclose(np.sort(lam), np.linalg.eigvalsh(eq.Z @ eq.Z.T + eq.Phi @ eq.Phi.T), rtol=1e-10, atol=1e-12)
+    narrow = step_budget(lw_run(m=2), implicit.init_params(dataset.d, 2, 0), dataset)  # rank ≤ 4 < N = 10
+    assert narrow["steps_exact"] == math.inf and narrow["exact_floor"] > 1e-3
+    other = step_budget(lw_run(m=40, trainable="A+W+u+v"), params, dataset)
+    assert math.isnan(other["steps_exact"]) and math.isnan(other["exact_floor"]) and other["modes"] is None
+
+
+def test_linear_width_uv_run_records_the_closed_form(dataset):
+    """The engine's u,v losses equal the closed form at every recorded step, and the engine
+    stops at the step the closed form names (uncapped budget)."""
+    from replication.jobs import run_gd
+
+    table, _ = run_gd(lw_run(m=40, max_steps=10**6, records=2000), dataset)  # K = 7765: every 4th step
+    dev = (table["train_loss"] - table["exact_train_loss"]).abs() / table["train_loss"].iloc[0]
+    assert dev.max() < 1e-9 and len(table) > 10
+    assert table["step"].iloc[-1] == table["steps_exact"].iloc[0]
+    other, _ = run_gd(lw_run(m=8, trainable="A+W+u+v", max_steps=20), dataset)
+    assert other["exact_train_loss"].isna().all() and other["steps_exact"].isna().all()
+    assert list(other.columns) == list(table.columns)
