@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .arms import is_linear_arm
 from .fits import (
     INVARIANT_LABELS, INVARIANTS, invariant_slopes, invariant_summaries,
     concentration_exponents, concentration_thresholds, drift_exponent, envelopes, final_rows, gd_gf_deviation, gf_bound_ratio,
     gf_long_summary, good_rows, kernel_slopes, lambda_min_at_fixed_width, loglog_slope, per_run,
     rate_predictions, ratio_at_linear_width, rho_drifts, theory_rate,
-    OUTCOMES, bracket_exponent, is_linear_arm, run_outcomes, width_brackets,
+    OUTCOMES, bracket_exponent, run_outcomes, width_brackets,
 )
 from implicit.model import BLOCKS
 
@@ -711,9 +712,7 @@ def claim_invariants(df: pd.DataFrame, th: dict) -> list[dict]:
 
 #: claim groups: (experiment it reads, config key of its thresholds, function(table, thresholds))
 CLAIMS = (
-    # the all-blocks arm of linear-width (the other arms' runs are not meant to converge at every width)
-    ("linear-width", "linear_rate", lambda df, th: claim_linear_rate(df[df["trainable"] == ALL] if "trainable" in df else df,
-                                                                   "linear-width", th)),
+    # (not on linear-width: its runs stop at a target loss and its all-blocks widths are < N)
     ("digits", "linear_rate", lambda df, th: claim_linear_rate(df, "digits", th)),
     ("gamma", "well_posed", claim_well_posed),
     ("gram", "gram", lambda df, th: claim_gram(df, th["min_width_ratio"], th)),

@@ -275,6 +275,9 @@ def _experiment_errors(config, exp, block, where) -> list[str]:
                               "horizon (the loss is non-increasing along the flow)")
             if block.get("gf_control_m") == block["m"]:
                 errors.append(f"{where}.gf_control_m: the control width must differ from m = {block['m']}")
+            extra = sorted(set(block.get("gf_control_seeds", [])) - set(block["seeds"]))
+            if extra:
+                errors.append(f"{where}.gf_control_seeds: {extra} are not among the experiment's seeds {block['seeds']}")
     if exp == "boundary" and lr == "auto" and "lr_width" not in block:
         errors.append(f"{where}.lr: the boundary experiment compares widths at one step η; a per-run lr: auto would "
                       "differ between widths. Give a number, or lr: auto with lr_width (η of that width's network)")

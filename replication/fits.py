@@ -23,6 +23,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from .arms import is_linear_arm
+
 #: the linear rate is fitted over the last half of the recorded steps (see :func:`linear_rate`)
 FIT_FRACTION = 0.5
 #: relative losses L(k)/L(0) below this are rounding noise (float64 residuals ~1e-16 · |ŷ|)
@@ -209,24 +211,6 @@ def final_rows(df: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 #: outcomes of one run of a ``linear-width`` arm (:func:`run_outcomes`)
 OUTCOMES = ("reached", "failed", "censored")
-#: the blocks whose training leaves the features Z, Φ fixed (the output weights): an arm that
-#: trains a subset of them is a linear model, least squares on J = [Z, Φ] (:func:`is_linear_arm`)
-LINEAR_BLOCKS = frozenset({"u", "v"})
-
-
-def is_linear_arm(trainable) -> bool:
-    """Whether the trained blocks ``trainable`` ("u+v" or a sequence of block names) are a
-    non-empty subset of {u, v}.
-
-    Such a run keeps A and W at θ(0), so the equilibrium Z and the features Φ never change and
-    ŷ = Zu + Φv is linear in the trained parameters: GD is r(k+1) = (I − ηH)r(k) exactly, with
-    H = JJᵀ the Gram matrix of the trained blocks at initialisation (ZZᵀ + ΦΦᵀ for u, v), and
-    its loss is known in closed form at every step (:func:`replication.jobs.closed_form_loss`).
-    """
-    blocks = set(trainable.split("+") if isinstance(trainable, str) else trainable)
-    return bool(blocks) and blocks <= LINEAR_BLOCKS
-
-
 def run_outcomes(df: pd.DataFrame, target: float, singular_tol: float) -> pd.DataFrame:
     """One row per run of a ``linear-width`` table with its ``outcome``.
 

@@ -27,7 +27,7 @@ from implicit.solver import gamma_rho
 from implicit.training import AUTO_LR_FRACTION
 
 from .datasets import load_dataset, make_dataset
-from .fits import is_linear_arm
+from .arms import is_linear_arm
 from .runs import concentration_widths
 from .integrity import verify
 
@@ -242,7 +242,7 @@ def step_budget(run: dict, params, ds) -> dict:
     λ_min(H(0)) ≤ 0 to rounding, i.e. H(0) singular); the run stops at the target
     (``stop_below`` = target).
 
-    For a linear arm (:func:`~replication.fits.is_linear_arm`: u and/or v trained, A and W
+    For a linear arm (:func:`~replication.arms.is_linear_arm`: u and/or v trained, A and W
     fixed) those dynamics are GD itself, not an approximation: Z and Φ never change, so
     r(k+1) = (I − ηH(0))r(k) holds exactly.  Then also ``steps_exact`` and ``exact_floor``
     (:func:`steps_exact` with the run's ``target`` and ``singular_tol``, from the

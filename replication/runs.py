@@ -467,7 +467,8 @@ def gf_long_rows(block, row) -> list[dict]:
     ``gf_horizon``: from θ(0) = init_params(d, m, seed) to λ0·t = gf_horizon (or until
     L(t)/L(0) ≤ gf_floor), at the experiment's width m (role "prediction"), and at the control
     width gf_control_m (role "control") to λ0·t = gf_control_horizon (its loss need not reach
-    the floor, and an explicit solver's cost grows with t), each reported at gf_points evenly spaced times.  They
+    the floor, and an explicit solver's cost grows with t) for the seeds gf_control_seeds (default
+    all), each reported at gf_points evenly spaced times.  They
     are separate from the GD comparison, whose horizon stays that of the GD runs: GD at a small
     η over λ0·t of a few would take far too many steps."""
     if block.get("gf_horizon") is None:
@@ -475,7 +476,7 @@ def gf_long_rows(block, row) -> list[dict]:
     out = []
     for role, m, horizon in (("prediction", block["m"], block["gf_horizon"]),
                              ("control", block.get("gf_control_m"), block.get("gf_control_horizon", block["gf_horizon"]))):
-        if m is None:
+        if m is None or (role == "control" and row["seed"] not in block.get("gf_control_seeds", [row["seed"]])):
             continue
         out.append(row | {"m": m, "role": role, "horizon": float(horizon), "floor": float(block["gf_floor"]),
                           "window": float(block["gf_window"]), "steps": int(block["gf_points"]) - 1, "record_every": 1,

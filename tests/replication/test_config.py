@@ -109,6 +109,7 @@ BAD = [
     ("flow-floor-above-bound", "experiments.flow.gf_floor", 0.9995, ["$.experiments.flow.gf_floor", "e^(−gf_horizon)"]),
     ("flow-window-below-floor", "experiments.flow.gf_window", 1e-7, ["$.experiments.flow.gf_window", "gf_floor"]),
     ("flow-control-same-width", "experiments.flow.gf_control_m", 16, ["$.experiments.flow.gf_control_m", "differ"]),
+    ("flow-control-seed-unknown", "experiments.flow.gf_control_seeds", [0, 5], ["$.experiments.flow.gf_control_seeds", "[5]", "seeds"]),
     ("flow-horizon-alone", "experiments.flow.gf_floor", DELETE, ["$.experiments.flow", "gf_floor"]),
     ("layers-subset-unknown", "experiments.layers.subsets", [["A", "Q"]], ["$.experiments.layers.subsets[0][1]", "'Q'"]),
     ("layers-subset-empty", "experiments.layers.subsets", [[]], ["$.experiments.layers.subsets[0]", "[]"]),
@@ -337,8 +338,12 @@ def test_flow_long_solves_in_the_gf_table():
     assert long["prediction"]["m"] == 16 and long["control"]["m"] == 4
     assert long["prediction"]["horizon"] == 0.001 and long["control"]["horizon"] == 0.001
     assert long["prediction"]["steps"] == 5 and long["prediction"]["floor"] == 0.5
+    config["experiments"]["flow"] |= {"seeds": [0, 1], "gf_control_seeds": [1]}  # the control for seed 1 only
+    roles = sorted((r["role"], *r["seeds"]) for r in runs.gf_table(config).values() if r.get("role"))
+    assert roles == [("control", 1), ("prediction", 0), ("prediction", 1)]
     del config["experiments"]["flow"]["gf_control_horizon"], config["experiments"]["flow"]["gf_control_m"]
-    assert [r["role"] for r in runs.gf_table(config).values() if r.get("role")] == ["prediction"]
+    del config["experiments"]["flow"]["gf_control_seeds"]
+    assert {r["role"] for r in runs.gf_table(config).values() if r.get("role")} == {"prediction"}
 
 
 def test_layers_and_kernel_tables():

@@ -235,12 +235,12 @@ def test_linear_rate_claim_against_the_theory():
         rows.append(d)
     df = an.with_run_summaries(pd.concat(rows, ignore_index=True))
     th = {"linear_rate": {"min_width_ratio": 1.0, "min_rate_ratio": 1.0, "min_local_ratio": 0.85}}
-    claims = cl.evaluate_claims({"linear-width": df}, th).set_index("id")
-    row = claims.loc["linear-rate:linear-width"]
+    claims = cl.evaluate_claims({"digits": df}, th).set_index("id")
+    row = claims.loc["linear-rate:digits"]
     assert row["measured"] == pytest.approx(0.02 / -math.log(0.99)) and row["pass"] is True
-    assert claims.loc["linear-not-power:linear-width", "pass"] is True
+    assert claims.loc["linear-not-power:digits", "pass"] is True
     th["linear_rate"]["min_rate_ratio"] = 3.0  # 0.02 per step is only 2× the theory's rate
-    assert cl.evaluate_claims({"linear-width": df}, th).set_index("id").loc["linear-rate:linear-width", "pass"] is False
+    assert cl.evaluate_claims({"digits": df}, th).set_index("id").loc["linear-rate:digits", "pass"] is False
 
 
 def test_local_rate_ratio_tells_geometric_from_power_law():
@@ -256,9 +256,9 @@ def test_linear_not_power_claim_fails_for_a_power_law():
                           "status": "completed", "lr": 0.1, "lambda0": 0.001, "m": 128, "N": 64})
     df = an.with_run_summaries(power)
     th = {"linear_rate": {"min_width_ratio": 1.0, "min_rate_ratio": 1.0, "min_local_ratio": 0.85}}
-    claims = cl.evaluate_claims({"linear-width": df}, th).set_index("id")
-    assert claims.loc["linear-not-power:linear-width", "pass"] is False
-    assert claims.loc["linear-not-power:linear-width", "measured"] == pytest.approx(0.71, abs=0.03)
+    claims = cl.evaluate_claims({"digits": df}, th).set_index("id")
+    assert claims.loc["linear-not-power:digits", "pass"] is False
+    assert claims.loc["linear-not-power:digits", "measured"] == pytest.approx(0.71, abs=0.03)
 
 
 def gram_runs(ratio_wide, ratio_narrow, N=64):

@@ -100,18 +100,29 @@ def dry_run_jobs(out: str) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------
+#: the experiments of the test configuration that test_jobs_run_from_their_job_scripts runs: one
+#: of each computing rule (train, kernel_errors, kernel_limit, gradient_flow, concentration);
+#: each job is a separate Snakemake process there, so the whole configuration would take minutes
+CLUSTER_EXPERIMENTS = ("width", "gamma", "kernel", "flow", "concentration")
+
+
 def test_jobs_run_from_their_job_scripts(tmp_path, numba_cache):
-    """The test configuration end to end through cluster-generic + tests/fake_submit.sh."""
+    """The test configuration's experiments with one of each computing rule, end to end through
+    cluster-generic + tests/fake_submit.sh."""
     repo = copy_repo(tmp_path / "repo")
+    config = yaml.safe_load((ROOT / TEST_CONFIG).read_text())
+    config["experiments"] = {k: v for k, v in config["experiments"].items() if k in CLUSTER_EXPERIMENTS}
+    used = {d for block in config["experiments"].values() for d in block.get("datasets", [])}
+    config["datasets"] = {k: v for k, v in config["datasets"].items() if k in used}
+    (repo / "cluster-test.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     spool = tmp_path / "spool"
     submit = f"{FAKE_SUBMIT} --cpus-per-task={{threads}} --mem={{resources.mem_mb}} --time={{resources.runtime}} --job-name={{rule}}"
     proc = snakemake(
         repo, "--workflow-profile", "profiles/slurm", "--executor", "cluster-generic",
         "--cluster-generic-submit-cmd", submit, "--jobs", "4", "--latency-wait", "5",
-        "--seconds-between-status-checks", "1", "--configfile", TEST_CONFIG,
+        "--seconds-between-status-checks", "1", "--configfile", "cluster-test.yaml",
         env={"FAKE_SUBMIT_SPOOL": str(spool)},
     )
-    config = yaml.safe_load((ROOT / TEST_CONFIG).read_text())
     table = runs.run_table(config)
 
     # every data and train job went through the fake batch system, no local rule did

@@ -20,10 +20,9 @@ def csv_bytes(repo):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("uninterrupted"))
-    snakemake(repo, TARGET, "--cores", "1", "--configfile", TEST_CONFIG)
-    return csv_bytes(repo)
+def reference(finished):
+    """The CSVs of the session's uninterrupted run (tests/workflow/conftest.py)."""
+    return csv_bytes(finished)
 
 
 def test_sigkill_then_rerun_gives_identical_csvs(tmp_path, reference):

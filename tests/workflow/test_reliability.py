@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from replication import integrity, runs
+from tests.workflow.conftest import copy_finished
 from tests.workflow.test_workflow import SNAKEMAKE, TEST_CONFIG, copy_repo, planned, snakemake, tiny_config
 
 
@@ -39,10 +40,10 @@ def run(cwd, *args, check=True):
 
 
 @pytest.fixture(scope="module")
-def done(repo):
-    """The tiny configuration run to completion once."""
-    run(repo, "--cores", "2", "--configfile", TEST_CONFIG)
-    return repo
+def done(finished, tmp_path_factory):
+    """The tiny configuration run to completion (this module's copy of the session's run,
+    tests/workflow/conftest.py: the tests below damage its files)."""
+    return copy_finished(finished, tmp_path_factory.mktemp("reliability-done"))
 
 
 def write_config(path: Path, config: dict) -> str:

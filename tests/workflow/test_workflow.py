@@ -61,10 +61,12 @@ def repo(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def done(repo):
-    """The tiny configuration run to completion once (shared by the tests below)."""
-    snakemake(repo, "--cores", "2", "--configfile", TEST_CONFIG)
-    return repo
+def done(finished, tmp_path_factory):
+    """The tiny configuration run to completion (this module's copy of the session's run,
+    tests/workflow/conftest.py; shared by the tests below)."""
+    from tests.workflow.conftest import copy_finished
+
+    return copy_finished(finished, tmp_path_factory.mktemp("done"))
 
 
 def tiny_config():
