@@ -662,7 +662,9 @@ def plot_concentration(df: pd.DataFrame) -> Figure:
         ax.plot(Ns, 8 * Ns[0] * (Ns / Ns[0]) ** p, color="grey", linestyle=ls, linewidth=1, label=f"∝ N^{p} (reference)")
     ax.set(xscale="log", yscale="log", xlabel="N (samples)", ylabel="threshold width m (bracket on the grid)")
     _loglog_ticks(ax, Ns)
-    ax.legend(fontsize="x-small", loc="lower right")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi * (hi / lo) ** 0.6)  # empty room above the data for the legend (it covered the λ_min fit)
+    ax.legend(fontsize="x-small", loc="upper left")
     ax.set_title("where each criterion starts to hold (dots: seeds; fit m ∝ N^p, 95% CI)", fontsize="medium")
     order, palette = _levels(df, "N", lambda v: f"N = {v:g}")
     for ax, (route, (_, label, col, ylabel, power)) in zip((axes[0, 1], axes[1, 0], axes[1, 1]), routes.items()):
