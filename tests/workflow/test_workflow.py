@@ -89,9 +89,10 @@ def job_counts(config) -> dict:
 
 
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("config", ["workflow/config/default.yaml", "workflow/config/paper.yaml", TEST_CONFIG,
-                                    "workflow/config/sibling-fig1.yaml"])
+@pytest.mark.parametrize("config", ["workflow/config/default.yaml", TEST_CONFIG, "workflow/config/sibling-fig1.yaml"])
 def test_dry_run(repo, config, mnist):
+    """The job counts of each configuration's plan (paper.yaml's: test_cluster's
+    test_slurm_profile_plans_the_paper_dag, with the SLURM profile)."""
     jobs = planned(repo, "--configfile", config)
     cfg = yaml.safe_load((ROOT / config).read_text())
     experiments = runs.enabled_experiments(cfg)
