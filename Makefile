@@ -39,8 +39,10 @@ data: $(MNIST)
 $(MNIST): | $(STAMP)
 	$(PY) -m replication.realdata prepare mnist
 
+# Two workers (pytest-xdist): the tests that share the test configuration's finished workflow run
+# on one (xdist group "finished", tests/conftest.py), everything else on the other.
 test: $(STAMP) $(MNIST)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 extended: $(STAMP) $(MNIST)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile workflow/config/default.yaml workflow/config/extended.yaml

@@ -8,7 +8,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 #: the package each import name is published as (conda-forge and PyPI agree for all of ours)
 DIRECT = {"numpy", "numba", "scipy", "pandas", "threadpoolctl", "scikit-learn", "seaborn",
-          "matplotlib", "pillow", "snakemake", "pyyaml", "pytest",
+          "matplotlib", "pillow", "snakemake", "pyyaml", "pytest", "pytest-xdist",
           "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-cluster-generic"}
 
 
