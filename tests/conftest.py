@@ -12,19 +12,10 @@ WORKFLOW = Path(__file__).parent / "workflow"
 os.environ.setdefault("IMPLICIT_RELU_DATA", str(Path(__file__).resolve().parents[1] / "resources" / "data"))
 
 
-#: the modules that start from the session's finished run of the test configuration
-#: (tests/workflow/conftest.py): one xdist group, so that under ``pytest -n 2 --dist loadgroup``
-#: (``make test``) one worker runs that workflow once and these tests, the other the rest
-FINISHED = {"test_workflow.py", "test_reliability.py", "test_interruption.py"}
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        path = Path(item.fspath)
-        if WORKFLOW in path.parents:
+        if WORKFLOW in Path(item.fspath).parents:
             item.add_marker(pytest.mark.workflow)
-            if path.name in FINISHED:
-                item.add_marker(pytest.mark.xdist_group("finished"))
 
 
 @pytest.fixture(scope="session")
