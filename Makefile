@@ -40,7 +40,7 @@ $(MNIST): | $(STAMP)
 	$(PY) -m replication.realdata prepare mnist
 
 # Two workers (pytest-xdist): the tests that share the test configuration's finished workflow run
-# on one (xdist group "finished", tests/conftest.py), everything else on the other.
+# on one (their module pytestmark: xdist group "finished"), everything else on the other.
 test: $(STAMP) $(MNIST)
 	$(PY) -m pytest -n 2 --dist loadgroup
 
