@@ -39,10 +39,10 @@ data: $(MNIST)
 $(MNIST): | $(STAMP)
 	$(PY) -m replication.realdata prepare mnist
 
-# Two workers (pytest-xdist): the tests that share the test configuration's finished workflow run
-# on one (their module pytestmark: xdist group "finished"), everything else on the other.
+# Two workers (pytest-xdist), a test file at a time; the test configuration's finished workflow is
+# run once and shared by both (tests/workflow/conftest.py).
 test: $(STAMP) $(MNIST)
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadfile
 
 extended: $(STAMP) $(MNIST)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile workflow/config/default.yaml workflow/config/extended.yaml

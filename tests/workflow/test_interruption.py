@@ -11,9 +11,6 @@ import pytest
 
 from tests.workflow.test_workflow import SNAKEMAKE, TEST_CONFIG, copy_repo, snakemake
 
-#: one pytest-xdist group with the other modules on the session's finished run
-#: (tests/workflow/conftest.py): under `make test` (-n 2 --dist loadgroup) one worker runs them all
-pytestmark = pytest.mark.xdist_group("finished")
 
 TARGET = "results/width.csv"
 

@@ -23,9 +23,6 @@ from replication import integrity, runs
 from tests.workflow.conftest import copy_finished
 from tests.workflow.test_workflow import SNAKEMAKE, TEST_CONFIG, copy_repo, planned, snakemake, tiny_config
 
-#: one pytest-xdist group with the other modules on the session's finished run
-#: (tests/workflow/conftest.py): under `make test` (-n 2 --dist loadgroup) one worker runs them all
-pytestmark = pytest.mark.xdist_group("finished")
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,6 @@ import yaml
 
 from replication import config as cfg, cost, runs
 
-#: one pytest-xdist group with the other modules on the session's finished run
-#: (tests/workflow/conftest.py): under `make test` (-n 2 --dist loadgroup) one worker runs them all
-pytestmark = pytest.mark.xdist_group("finished")
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
