@@ -88,19 +88,18 @@ def _ge(x, thr):
     return bool(np.isfinite(x) and x >= thr)
 
 
-def claim_linear_rate(df: pd.DataFrame, experiment: str, th: dict) -> list[dict]:
-    """Linear convergence once m ≥ ratio·N: the smallest fitted rate relative to the theory's
-    −ln(1 − ηλ0/2) (a bound), and linear rather than power-law decay: the smallest
-    :func:`~replication.fits.local_rate_ratio` (the rate over the last quarter against the
-    quarter before; 1 for geometric decay, ≈ 0.71 for a power law)."""
-    ratio = th["min_width_ratio"]
-    runs = per_run(df)
-    runs = runs[runs["m"] >= ratio * runs["N"]]
+def _linear_rate_rows(runs: pd.DataFrame, experiment: str, th: dict, where: str, control: bool) -> list[dict]:
+    """The two rows of :func:`claim_linear_rate` over the runs ``runs`` (``where`` names them,
+    e.g. "m ≥ 1N"); as negative controls (ids ``…-control``) when ``control``."""
+    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    ids = (f"linear-rate:{experiment}{suffix}", f"linear-not-power:{experiment}{suffix}")
+    if len(runs) == 0:
+        return [_claim(i, experiment, "", note=f"no run with {where}") for i in ids]
     stopped = int((runs["status"] != "completed").sum())
     done = runs[runs["status"] == "completed"]
     rel = done["rate"] / theory_rate(done["lr"], done["lambda0"])
-    where = f"{len(runs)} runs with m ≥ {ratio:g}·N"
-    note = f"{where}; {stopped} stopped early (counted as failing)" if stopped else where
+    note = f"{len(runs)} runs with {where} (m ∈ {sorted(runs['m'].unique().tolist())})"
+    note = f"{note}; {stopped} stopped early (counted as failing)" if stopped else note
     no_fit = int(rel.isna().sum())
     if no_fit:  # a completed run without a rate (too few points above the rounding floor) fails the claim
         note += f"; {no_fit} completed runs without a fitted rate"
@@ -111,20 +110,41 @@ def claim_linear_rate(df: pd.DataFrame, experiment: str, th: dict) -> list[dict]
     worst_local = float(local.min()) if local.notna().any() else math.nan
     local_note = (f"{note}; median {float(local.median()):.3g}; {int(local.isna().sum())} runs too short to judge"
                   if local.notna().any() else f"{note}; no run long enough to judge")
-    if len(runs) == 0:
-        return [_claim(f"linear-rate:{experiment}", experiment, "", note=f"no run with m ≥ {ratio:g}·N")]
     ok = stopped == 0
+    holds_rate = ok and _ge(worst_rel, th["min_rate_ratio"])
+    holds_local = ok and _ge(worst_local, th["min_local_ratio"])
     return [
-        _claim(f"linear-rate:{experiment}", experiment,
-               f"GD converges linearly at m ≥ {ratio:g}N: fitted rate of ln L per step ≥ {th['min_rate_ratio']:g} × the theory's −ln(1 − ηλ0/2) (worst run)",
-               worst_rel, (">=", th["min_rate_ratio"]), ok and _ge(worst_rel, th["min_rate_ratio"]),
-               f"{note}; median ratio {float(rel.median()):.3g}" if len(rel) else note, n=len(runs), kind="bound"),
-        _claim(f"linear-not-power:{experiment}", experiment,
-               f"the loss decays geometrically, not like a power law, at m ≥ {ratio:g}N: rate of ln L over the last quarter "
-               "of training / over the quarter before (1: geometric; ≈ 0.71: a power law), worst run",
-               worst_local, (">=", th["min_local_ratio"]), ok and _ge(worst_local, th["min_local_ratio"]),
-               local_note, n=int(local.notna().sum()), kind="prediction"),
+        _claim(ids[0], experiment,
+               f"{prefix}GD converges linearly at {where}: fitted rate of ln L per step ≥ {th['min_rate_ratio']:g} × the "
+               "theory's −ln(1 − ηλ0/2) (worst run)",
+               worst_rel, (">=", th["min_rate_ratio"]), (not holds_rate) if control else holds_rate,
+               f"{note}; median ratio {float(rel.median()):.3g}" if len(rel) else note, n=len(runs),
+               kind="control" if control else "bound"),
+        _claim(ids[1], experiment,
+               f"{prefix}the loss decays geometrically, not like a power law, at {where}: rate of ln L over the last "
+               "quarter of training / over the quarter before (1: geometric; ≈ 0.71: a power law), worst run",
+               worst_local, (">=", th["min_local_ratio"]), (not holds_local) if control else holds_local,
+               local_note, n=int(local.notna().sum()), kind="control" if control else "prediction"),
     ]
+
+
+def claim_linear_rate(df: pd.DataFrame, experiment: str, th: dict) -> list[dict]:
+    """Linear convergence once m ≥ ratio·N: the smallest fitted rate relative to the theory's
+    −ln(1 − ηλ0/2) (a bound), and linear rather than power-law decay: the smallest
+    :func:`~replication.fits.local_rate_ratio` (the rate over the last quarter against the
+    quarter before; 1 for geometric decay, ≈ 0.71 for a power law).
+
+    With ``control_width_ratio`` in ``th``, the same two rows at m ≤ control_width_ratio·N are
+    negative controls (ids ``…-control``): far below N the theorem gives nothing, so a row that
+    holds there too is reported as not discriminating.
+    """
+    runs = per_run(df)
+    ratio = th["min_width_ratio"]
+    out = _linear_rate_rows(runs[runs["m"] >= ratio * runs["N"]], experiment, th, f"m ≥ {ratio:g}N", False)
+    if "control_width_ratio" in th:
+        c = th["control_width_ratio"]
+        out += _linear_rate_rows(runs[runs["m"] <= c * runs["N"]], experiment, th, f"m ≤ {c:g}N", True)
+    return out
 
 
 def claim_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
@@ -143,6 +163,8 @@ def claim_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
                           n=inside["run_id"].nunique(), kind="bound"))
     else:
         out.append(_claim("rho-below-1", "gamma", "", note=f"no run with γ ≤ {g:g}"))
+    if "control_gamma" in th:
+        out.append(_well_posed_control(df, th))
     failed = runs[runs["status"] != "completed"]
     first = float(failed["gamma"].min()) if len(failed) else math.inf
     note = (f"failing runs at γ ∈ {sorted(failed['gamma'].unique().tolist())}; sweep γ ∈ [{runs['gamma'].min():g}, {runs['gamma'].max():g}]"
@@ -154,42 +176,86 @@ def claim_well_posed(df: pd.DataFrame, th: dict) -> list[dict]:
     return out
 
 
-def claim_gram(df: pd.DataFrame, N_ratio: float, th: dict) -> list[dict]:
-    """λ_min(H(k)) ≥ min_lambda_ratio·λ0 along training, and L(k) under the (1 − ηλ0/2)^k
-    envelope, at the widths where the theory is taken to apply (m ≥ N_ratio·N)."""
-    runs = per_run(df)
-    use = df[df["m"] >= N_ratio * df["N"]]
-    widths = sorted(use["m"].unique().tolist())
-    stopped = int((per_run(use)["status"] != "completed").sum()) if len(use) else 0
+def _well_posed_control(df: pd.DataFrame, th: dict) -> dict:
+    """The negative control of :func:`claim_well_posed`: the same statement for γ ≥ control_gamma,
+    where ρ(A(0)) ≈ 2γ > 1 already at initialisation (expected to fail; measured as the claim is,
+    the largest ρ seen; the note gives the smallest per-run largest ρ, i.e. whether every run crossed)."""
+    g = th["control_gamma"]
+    cid = "rho-below-1-control"
+    above = df[df["gamma"] >= g]
+    if above.empty:
+        return _claim(cid, "gamma", "", note=f"no run with γ ≥ {g:g}")
+    # a run that stops at step 0 has its ρ(A(0)) on its failure row: every row counts here
+    per_run_max = above.groupby("run_id")["rho"].max()
+    rho = float(per_run_max.max())
+    stopped = int((per_run(above)["status"] != "completed").sum())
+    holds = rho < th["max_rho"]
+    return _claim(cid, "gamma",
+                  f"negative control (expected to fail): ρ(A(k)) < {th['max_rho']:g} at every step for γ ≥ {g:g} (outside "
+                  "the theory's range; ρ(A(0)) ≈ 2γ): largest ρ seen",
+                  rho, ("<", th["max_rho"]), not holds,
+                  f"{len(per_run_max)} runs, γ ∈ {sorted(above['gamma'].unique().tolist())}; {stopped} stopped; smallest "
+                  f"per-run largest ρ {float(per_run_max.min()):.3g} ({int((per_run_max >= th['max_rho']).sum())} of "
+                  f"{len(per_run_max)} runs reach {th['max_rho']:g})", n=len(per_run_max), kind="control")
+
+
+def _gram_rows(df: pd.DataFrame, use: pd.DataFrame, where: str, th: dict, control: bool) -> list[dict]:
+    """The three rows of :func:`claim_gram` over the trace rows ``use`` (``where`` names them,
+    e.g. "m ≥ 1N"); as negative controls (ids ``…-control``) when ``control``."""
+    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    ids = [f"{i}{suffix}" for i in ("lambda-min-H", "lambda-min-Hv", "gd-envelope")]
+    kinds = ("control",) * 3 if control else ("bound",) * 3
     if use.empty:
-        msg = f"no width m ≥ {N_ratio:g}·N among {sorted(runs['m'].unique().tolist())}"
-        return [_claim(i, "gram", "", note=msg) for i in ("lambda-min-H", "lambda-min-Hv", "gd-envelope")]
+        msg = f"no width with {where} among {sorted(per_run(df)['m'].unique().tolist())}"
+        return [_claim(i, "gram", "", note=msg) for i in ids]
+    widths = sorted(use["m"].unique().tolist())
+    stopped = int((per_run(use)["status"] != "completed").sum())
     good = good_rows(use)
     lam = float((good["lambda_min_H"] / good["lambda0"]).min())
-    lam_v = float((good["lambda_min_Hv"] / good["lambda0"]).min())
-    worst_v = good.loc[(good["lambda_min_Hv"] / good["lambda0"]).idxmin()]
+    rel_v = good["lambda_min_Hv"] / good["lambda0"]
+    lam_v = float(rel_v.min())
+    worst_v = good.loc[rel_v.idxmin()]
     env = envelopes(use)
     env = env[env["step"] > 0]  # equal at k = 0 by construction
     ratio = float((env["train_loss"] / env["envelope_lambda0"]).max())
     n = use["run_id"].nunique()
-    note = f"widths {widths} (m ≥ {N_ratio:g}·N), {n} runs, {stopped} stopped"
+    note = f"widths {widths} ({where}), {n} runs, {stopped} stopped"
+    holds = (stopped == 0 and _ge(lam, th["min_lambda_ratio"]), stopped == 0 and _ge(lam_v, th["min_lambda_ratio"]),
+             stopped == 0 and _le(ratio, th["max_envelope_ratio"]))
+    passed = [(not h) if control else h for h in holds]
     return [
-        _claim("lambda-min-H", "gram",
-               f"λ_min(H(k)) ≥ {th['min_lambda_ratio']:g}·λ0 at every recorded step where m ≥ {N_ratio:g}N: smallest λ_min(H(k))/λ0",
-               lam, (">=", th["min_lambda_ratio"]), stopped == 0 and _ge(lam, th["min_lambda_ratio"]), note, n=n,
-               kind="bound"),
-        _claim("lambda-min-Hv", "gram",
-               f"the block the argument needs, λ_min(H^v(k)) = λ_min(Φ(k)Φ(k)ᵀ) ≥ {th['min_lambda_ratio']:g}·λ0 at every "
-               f"recorded step where m ≥ {N_ratio:g}N: smallest λ_min(ΦΦᵀ)/λ0",
-               lam_v, (">=", th["min_lambda_ratio"]), stopped == 0 and _ge(lam_v, th["min_lambda_ratio"]),
+        _claim(ids[0], "gram",
+               f"{prefix}λ_min(H(k)) ≥ {th['min_lambda_ratio']:g}·λ0 at every recorded step where {where}: smallest "
+               "λ_min(H(k))/λ0",
+               lam, (">=", th["min_lambda_ratio"]), passed[0], note, n=n, kind=kinds[0]),
+        _claim(ids[1], "gram",
+               f"{prefix}the block the argument needs, λ_min(H^v(k)) = λ_min(Φ(k)Φ(k)ᵀ) ≥ {th['min_lambda_ratio']:g}·λ0 at "
+               f"every recorded step where {where}: smallest λ_min(ΦΦᵀ)/λ0",
+               lam_v, (">=", th["min_lambda_ratio"]), passed[1],
                f"{note}; smallest at m = {int(worst_v['m'])}; per width: "
-               + ", ".join(f"m = {m}: {v:.3g}" for m, v in (good["lambda_min_Hv"] / good["lambda0"]).groupby(good["m"]).min().items()),
-               n=n, kind="bound"),
-        _claim("gd-envelope", "gram",
-               f"L(k) ≤ (1 − ηλ0/2)^k·L(0) at every recorded step k ≥ 1 where m ≥ {N_ratio:g}N: largest L(k)/envelope",
-               ratio, ("<=", th["max_envelope_ratio"]), stopped == 0 and _le(ratio, th["max_envelope_ratio"]), note, n=n,
-               kind="bound"),
+               + ", ".join(f"m = {m}: {v:.3g}" for m, v in rel_v.groupby(good["m"]).min().items()),
+               n=n, kind=kinds[1]),
+        _claim(ids[2], "gram",
+               f"{prefix}L(k) ≤ (1 − ηλ0/2)^k·L(0) at every recorded step k ≥ 1 where {where}: largest L(k)/envelope",
+               ratio, ("<=", th["max_envelope_ratio"]), passed[2], note, n=n, kind=kinds[2]),
     ]
+
+
+def claim_gram(df: pd.DataFrame, N_ratio: float, th: dict) -> list[dict]:
+    """λ_min(H(k)) ≥ min_lambda_ratio·λ0 along training, λ_min(Φ(k)Φ(k)ᵀ) likewise, and L(k)
+    under the (1 − ηλ0/2)^k envelope, at the widths where the theory is taken to apply
+    (m ≥ N_ratio·N).
+
+    With ``control_width_ratio`` in ``th``, the same three rows at m ≤ control_width_ratio·N
+    are negative controls (ids ``…-control``).  There rank(ΦΦᵀ) ≤ m < N forces the H^v row to
+    fail; the H row (dominated by the W block) and the envelope are expected to fail only if
+    the bound needs the width, and a control that holds is reported as not discriminating.
+    """
+    out = _gram_rows(df, df[df["m"] >= N_ratio * df["N"]], f"m ≥ {N_ratio:g}N", th, False)
+    if "control_width_ratio" in th:
+        c = th["control_width_ratio"]
+        out += _gram_rows(df, df[df["m"] <= c * df["N"]], f"m ≤ {c:g}N", th, True)
+    return out
 
 
 def claim_rate_prediction(df: pd.DataFrame, th: dict) -> list[dict]:
@@ -813,6 +879,43 @@ def _counts(claims: pd.DataFrame) -> tuple[int, int, int]:
     return n_pass, n_fail, len(claims) - n_pass - n_fail
 
 
+def control_summary(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment (claim family): its claims by kind, its negative controls and whether they
+    discriminate.
+
+    Returns one row per experiment with columns ``experiment``, ``claims`` (e.g. "2 bound,
+    1 prediction"), ``controls`` (the control ids) and ``verdict``: "discriminating" (every
+    evaluated control failed, as expected), "not discriminating: <ids>" (a control held, so the
+    family's claims could not have failed there either), "control not evaluated", "no negative
+    control configured", or "numerics only" (checks of our own solvers).  Rows that were not
+    evaluated are left out of the counts.
+    """
+    rows = []
+    for exp, g in claims.groupby("experiment", sort=False):
+        done = g[g["status"] == "evaluated"]
+        # a control that was not evaluated has no kind: its id names it
+        is_ctrl = (g["kind"] == "control") | g["id"].str.contains("control", regex=False)
+        ctrl = g[is_ctrl]
+        kinds = done[~is_ctrl.loc[done.index]]["kind"].value_counts()
+        counts = ", ".join(f"{int(kinds[k])} {k}" for k in KINDS if k in kinds)
+        held = ctrl[ctrl["pass"] == False]["id"].tolist()  # noqa: E712  (column mixes bool and "")
+        failed = ctrl[ctrl["pass"] == True]["id"].tolist()  # noqa: E712
+        if held:
+            verdict = "not discriminating: " + ", ".join(held)
+        elif failed:
+            verdict = "discriminating"
+        elif len(ctrl):
+            verdict = "control not evaluated"
+        elif len(done) and set(done["kind"]) == {"numerics"}:
+            verdict = "numerics only"
+        elif len(done):
+            verdict = "no negative control configured"
+        else:
+            verdict = "not evaluated"
+        rows.append({"experiment": exp, "claims": counts, "controls": ", ".join(ctrl["id"]), "verdict": verdict})
+    return pd.DataFrame(rows, columns=["experiment", "claims", "controls", "verdict"])
+
+
 #: how the thresholds were set, as claims.md and claims.html state it (the details: docs/claims.md)
 BLIND = ("set before the runs, except the choices docs/claims.md marks as not fixed blind, each named there with "
          "what was seen first")
@@ -844,6 +947,13 @@ def claims_markdown(claims: pd.DataFrame, title: str = "Claims") -> str:
                  _fmt(r["margin"]) if np.isfinite(r["margin"]) else "", "" if pd.isna(r["n"]) else int(r["n"]),
                  r["statement"], r["note"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Negative controls by claim family", "",
+              "A family is discriminating when each of its controls fails as expected; one whose control holds "
+              "could not have failed at these sizes.", "",
+              "| experiment | claims | negative controls | verdict |", "|---|---|---|---|"]
+    for r in control_summary(claims).to_dict("records"):
+        ctrl = ", ".join(f"`{c}`" for c in r["controls"].split(", ")) if r["controls"] else "—"
+        lines.append(f"| {r['experiment']} | {r['claims'] or '—'} | {ctrl} | {r['verdict']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -917,7 +1027,25 @@ def claims_html(claims: pd.DataFrame, figures: dict | None = None, title: str = 
             "the row passes when it does). 95% CI: the interval of a fitted value; margin: the distance from the "
             "threshold in CI half-widths; n: the runs it comes from. A failing claim does not stop the workflow. "
             "Columns and what would falsify each claim: docs/claims.md.</p>\n"
-            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</body>\n</html>\n")
+            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
+            + _controls_html(claims) + "</body>\n</html>\n")
+
+
+def _controls_html(claims: pd.DataFrame) -> str:
+    """The :func:`control_summary` table of :func:`claims_html`."""
+    from html import escape
+
+    rows = []
+    for r in control_summary(claims).to_dict("records"):
+        cls = ("pass" if r["verdict"] == "discriminating" else "fail" if r["verdict"].startswith("not discr")
+               else "other")
+        rows.append(f"<tr><td>{escape(r['experiment'])}</td><td>{escape(r['claims'] or '—')}</td>"
+                    f"<td><code>{escape(r['controls'] or '—')}</code></td>"
+                    f'<td class="result {cls}">{escape(r["verdict"])}</td></tr>')
+    return ("<h2>Negative controls by claim family</h2>\n<p>A family is discriminating when each of its controls "
+            "fails as expected; one whose control holds could not have failed at these sizes.</p>\n<table>\n"
+            "<thead><tr><th>experiment</th><th>claims</th><th>negative controls</th><th>verdict</th></tr></thead>\n"
+            "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n")
 
 
 def claims_job(csv_paths, thresholds: dict, log) -> tuple[pd.DataFrame, str, str]:

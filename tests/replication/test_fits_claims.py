@@ -243,6 +243,31 @@ def test_linear_rate_claim_against_the_theory():
     assert cl.evaluate_claims({"digits": df}, th).set_index("id").loc["linear-rate:digits", "pass"] is False
 
 
+@pytest.mark.parametrize("narrow_rate,narrow_power,rate_control,local_control", [
+    (1e-4, False, True, False),  # slower than the theory and geometric below N: the rate control fails as expected
+    (None, True, False, True),   # a steep power law: the rate bound holds there too (not discriminating), not geometric
+])
+def test_linear_rate_controls_below_the_theorems_width(narrow_rate, narrow_power, rate_control, local_control):
+    """The linear-rate rows evaluated at m ≤ control_width_ratio·N are controls: they pass when
+    the claim fails there and fail (not discriminating) when it holds."""
+    k = np.arange(0, 301, 10)
+    rows = [trace(f"m{m}", rate=0.02, steps=300, lr=0.1, lambda0=0.2, m=m, N=64) for m in (64, 128)]
+    narrow = trace("m16", rate=narrow_rate or 0.02, steps=300, lr=0.1, lambda0=0.2, m=16, N=64)
+    if narrow_power:
+        narrow["train_loss"] = 10.0 * (1 + k) ** -8.0  # ln L falls ≈ 8/k ≥ 0.027 per step: above the theory's 0.01
+    df = an.with_run_summaries(pd.concat([*rows, narrow], ignore_index=True))
+    th = {"linear_rate": {"min_width_ratio": 1.0, "min_rate_ratio": 1.0, "min_local_ratio": 0.85,
+                          "control_width_ratio": 0.25}}
+    claims = cl.evaluate_claims({"digits": df}, th).set_index("id")
+    assert claims.loc["linear-rate:digits", "pass"] is True and claims.loc["linear-rate:digits", "n"] == 2
+    rate, local = claims.loc["linear-rate:digits-control"], claims.loc["linear-not-power:digits-control"]
+    assert rate["kind"] == local["kind"] == "control" and rate["n"] == 1
+    assert rate["pass"] is rate_control and local["pass"] is local_control
+    assert "m ≤ 0.25N" in rate["statement"] and rate["statement"].startswith("negative control")
+    del th["linear_rate"]["control_width_ratio"]  # no control configured: no control rows
+    assert not cl.evaluate_claims({"digits": df}, th)["id"].str.contains("control").any()
+
+
 def test_local_rate_ratio_tells_geometric_from_power_law():
     k = np.arange(0, 401, 4)
     assert an.local_rate_ratio(k, 10 * np.exp(-0.03 * k)) == pytest.approx(1.0)
@@ -302,6 +327,23 @@ def test_well_posed_claims_fail_when_rho_crosses_inside_the_range():
     th = {"well_posed": {"gamma_max": 0.125, "max_rho": 1.0, "min_failure_gamma": 0.5}}
     claims = cl.evaluate_claims({"gamma": pd.concat(rows, ignore_index=True)}, th).set_index("id")
     assert claims.loc["rho-below-1", "pass"] is False and claims.loc["first-failing-gamma", "pass"] is False
+
+
+@pytest.mark.parametrize("rhos,passes", [
+    ((1.2, 1.6), True),    # every run above the γ limit crosses ρ = 1: the control fails as expected
+    ((0.9, 0.95), False),  # ρ stays below 1 even there: the control does not discriminate
+])
+def test_well_posed_control_above_the_gamma_limit(rhos, passes):
+    rows = [trace("g0.1", rho=0.2, gamma=0.1)]
+    rows += [trace(f"g{g}", gamma=g, rho=r) for g, r in zip((0.6, 0.8), rhos)]
+    rows.append(trace("g1.5", gamma=1.5, rho=2.9 if passes else 0.97, status="stopped", fail_at=0))
+    th = {"well_posed": {"gamma_max": 0.125, "max_rho": 1.0, "min_failure_gamma": 0.5, "control_gamma": 0.6}}
+    claims = cl.evaluate_claims({"gamma": pd.concat(rows, ignore_index=True)}, th).set_index("id")
+    row = claims.loc["rho-below-1-control"]
+    assert row["kind"] == "control" and row["n"] == 3 and row["pass"] is passes
+    assert claims.loc["rho-below-1", "pass"] is True and claims.loc["rho-below-1", "n"] == 1
+    # a run stopped at step 0 contributes its ρ(A(0)), recorded on its failure row
+    assert row["measured"] == pytest.approx(2.9 if passes else 0.97)
 
 
 MW_TH = {"uv_exponent": 1.0, "Auv_low": 0.5, "Auv_high": 1.0, "all_high": 1.0, "control_exponent": 0.5, "tolerance": 0.15,
@@ -488,6 +530,45 @@ def test_gram_claims_pass_and_fail():
     for cid in ("lambda-min-H", "lambda-min-Hv", "gd-envelope"):
         assert bad.loc[cid, "pass"] is False, cid
     assert bad.loc["lambda-min-Hv", "measured"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("narrow,expected", [
+    ((0.1, 0.0, 0.001), {"lambda-min-H-control": True, "lambda-min-Hv-control": True, "gd-envelope-control": True}),
+    ((5.0, 0.6, 0.05), {"lambda-min-H-control": False, "lambda-min-Hv-control": False, "gd-envelope-control": False}),
+])
+def test_gram_controls_below_half_the_samples(narrow, expected):
+    """The gram rows at m ≤ N/2 are controls: each passes when its claim fails there."""
+    th = {"gram": {"min_width_ratio": 1.0, "min_lambda_ratio": 0.5, "max_envelope_ratio": 1.0, "control_width_ratio": 0.5}}
+    df = pd.concat([gram_claim_table(5.0, 0.6, 0.05), gram_claim_table(*narrow, m=32)], ignore_index=True)
+    claims = cl.evaluate_claims({"gram": df}, th).set_index("id")
+    for cid in ("lambda-min-H", "lambda-min-Hv", "gd-envelope"):
+        assert claims.loc[cid, "pass"] is True and claims.loc[cid, "n"] == 1, cid
+    for cid, passes in expected.items():
+        assert claims.loc[cid, "kind"] == "control" and claims.loc[cid, "pass"] is passes, cid
+    assert claims.loc["lambda-min-Hv-control", "measured"] == pytest.approx(narrow[1])
+    only_wide = cl.evaluate_claims({"gram": gram_claim_table(5.0, 0.6, 0.05)}, th).set_index("id")
+    assert only_wide.loc["lambda-min-H-control", "status"] == "not evaluated"
+
+
+def test_control_summary_per_family():
+    """A family is discriminating when all its controls fail as expected, not discriminating when
+    one holds; families without a control, or with only solver checks, say so."""
+    th = {"rate_prediction": {"min_width_ratio": 2.0, "tolerance": 0.25, "control_width_ratio": 0.5},
+          **THRESHOLDS}
+    claims = cl.evaluate_claims({"gram": gram_runs(1.1, 2.5), "lazy": lazy_table(-0.5), "kernel": kernel_table(-0.5)},
+                                th)
+    summary = cl.control_summary(claims).set_index("experiment")
+    assert summary.loc["gram", "verdict"] == "discriminating"
+    assert summary.loc["gram", "controls"] == "rate-prediction-control"
+    assert summary.loc["lazy", "verdict"] == "no negative control configured" and summary.loc["lazy", "claims"] == "2 bound"
+    assert summary.loc["kernel", "verdict"] == "numerics only"
+    assert summary.loc["gamma", "verdict"] == "not evaluated"
+    held = cl.control_summary(cl.evaluate_claims({"gram": gram_runs(1.1, 1.0)}, th)).set_index("experiment")
+    assert held.loc["gram", "verdict"] == "not discriminating: rate-prediction-control"
+    md = cl.claims_markdown(claims)
+    assert "## Negative controls by claim family" in md
+    assert "| gram | 1 prediction | `rate-prediction-control` | discriminating |" in md
+    assert "Negative controls by claim family" in cl.claims_html(claims)
 
 
 def layers_table(rho_A_only):
