@@ -133,18 +133,18 @@ def test_envelopes():
     assert np.allclose(env["envelope_H0"], 10.0 * 0.96 ** (2 * k))  # L = ½‖r‖²: the square of the mode's decay
 
 
-def flow_table(c=2.0, fractions=(0.4, 0.2, 0.1), gf_status="completed"):
-    """GF: ln L = −t; GD at step η: ln L = −t + c·η·t (first order in η)."""
+def flow_table(c=2.0, fractions=(0.4, 0.2, 0.1), gf_status="completed", lambda0=1.5, order=1.0):
+    """GF: ln L = −t; GD at step η: ln L = −t + c·ηᵒʳᵈᵉʳ·t (first order in η by default)."""
     t = np.linspace(0, 10, 101)
     rows = [pd.DataFrame({"method": "GF", "run_id": "gf", "seed": 0, "t": t, "step": np.arange(101), "lr": np.nan,
-                          "lr_fraction": np.nan, "train_loss": np.exp(-t), "lambda0": 1.5, "failure": False,
+                          "lr_fraction": np.nan, "train_loss": np.exp(-t), "lambda0": lambda0, "failure": False,
                           "status": gf_status})]
     for f in fractions:
         eta = f / 10
         k = np.arange(0, int(round(10 / eta)) + 1)
         tt = k * eta
         rows.append(pd.DataFrame({"method": "GD", "run_id": f"gd{f}", "seed": 0, "t": tt, "step": k, "lr": eta,
-                                  "lr_fraction": f, "train_loss": np.exp(-tt + c * eta * tt), "lambda0": 1.5,
+                                  "lr_fraction": f, "train_loss": np.exp(-tt + c * eta**order * tt), "lambda0": lambda0,
                                   "failure": False, "status": "completed"}))
     return pd.concat(rows, ignore_index=True)
 
@@ -226,6 +226,13 @@ def test_flow_claims():
     claims = cl.evaluate_claims({"flow": flow_table()}, THRESHOLDS).set_index("id")
     assert claims.loc["gd-to-gf", "measured"] == pytest.approx(1.0) and claims.loc["gd-to-gf", "pass"] is True
     assert claims.loc["gf-bound", "pass"] is False  # e^{−t} decays slower than e^{−1.5 t}
+
+def test_flow_claims_the_other_way():
+    """GD whose distance from the flow does not shrink with η (order 0) fails gd-to-gf; a flow
+    that decays faster than e^{−λ0 t} passes gf-bound."""
+    claims = cl.evaluate_claims({"flow": flow_table(c=0.05, order=0.0, lambda0=0.5)}, THRESHOLDS).set_index("id")
+    assert claims.loc["gd-to-gf", "measured"] == pytest.approx(0.0, abs=1e-9) and claims.loc["gd-to-gf", "pass"] is False
+    assert claims.loc["gf-bound", "pass"] is True  # e^{−t} ≤ e^{−0.5 t}
 
 
 def test_linear_rate_claim_against_the_theory():
