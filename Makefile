@@ -39,10 +39,10 @@ data: $(MNIST)
 $(MNIST): | $(STAMP)
 	$(PY) -m replication.realdata prepare mnist
 
-# Two workers (pytest-xdist), a test file at a time; the test configuration's finished workflow is
-# run once and shared by both (tests/workflow/conftest.py).
+# Two workers (pytest-xdist), tests handed out one by one, one thread each (tests/conftest.py); the
+# test configuration's workflow runs once in the background and both share it (tests/workflow/conftest.py).
 test: $(STAMP) $(MNIST)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist load
 
 extended: $(STAMP) $(MNIST)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile workflow/config/default.yaml workflow/config/extended.yaml

@@ -375,45 +375,64 @@ def claim_boundary(df: pd.DataFrame, th: dict) -> list[dict]:
     * ``boundary-drift-exponent`` (prediction): s within drift_exponent ± tolerance — the
       first-order change of the top singular value, γ/√m·p₁ᵀΔA q₁, with ΔA = Σ (γ/√m) b zᵀ and
       generic top singular vectors p₁, q₁ (p₁ᵀb = O(1), zᵀq₁ = O(m^{−½})), gives s = −3/2.
+
+    With ``control_width_ratio`` in ``th``, the two bound rows over the runs with
+    m ≤ control_width_ratio·N are negative controls (``…-control``): below N the lazy argument
+    behind them does not apply, so they are expected to fail there; one that holds is reported
+    as not discriminating.
     """
     ratio = th["min_width_ratio"]
-    use = df[df["m"] >= ratio * df["N"]]
-    ids = ("boundary-rho-below-1", "boundary-drift-bound", "boundary-drift-exponent")
+    out = _boundary_rows(df[df["m"] >= ratio * df["N"]], f"m ≥ {ratio:g}N", th, control=False)
+    if "control_width_ratio" in th:
+        c = th["control_width_ratio"]
+        out += _boundary_rows(df[df["m"] <= c * df["N"]], f"m ≤ {c:g}N", th, control=True)
+    return out
+
+
+def _boundary_rows(use: pd.DataFrame, where_m: str, th: dict, control: bool) -> list[dict]:
+    """The rows of :func:`claim_boundary` over the runs ``use`` (``where_m`` names them): the
+    two bounds and the prediction, or as controls the two bounds only."""
+    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    ids = [f"boundary-rho-below-1{suffix}", f"boundary-drift-bound{suffix}"] + ([] if control else ["boundary-drift-exponent"])
     if use.empty:
-        return [_claim(i, "boundary", "", note=f"no run with m ≥ {ratio:g}·N") for i in ids]
+        return [_claim(i, "boundary", "", note=f"no run with {where_m}") for i in ids]
     drifts = rho_drifts(use)
     stopped = int((drifts["status"] != "completed").sum())
     rho = float(use["rho"].max())
     widths = sorted(drifts["m"].unique().tolist())
     gammas = sorted(drifts["gamma"].unique().tolist())
     worst = drifts.loc[drifts["rho_max"].idxmax()]
-    where = f"{len(drifts)} runs, m ∈ {widths} (m ≥ {ratio:g}·N), γ ∈ {gammas}"
+    where = f"{len(drifts)} runs, m ∈ {widths} ({where_m}), γ ∈ {gammas}"
+    holds = stopped == 0 and rho < th["max_rho"]
+    kind = "control" if control else "bound"
     out = [_claim(
-        "boundary-rho-below-1", "boundary",
-        f"ρ(A(k)) < {th['max_rho']:g} at every step of every run with m ≥ {ratio:g}N up to ρ(A(0)) = "
+        ids[0], "boundary",
+        f"{prefix}ρ(A(k)) < {th['max_rho']:g} at every step of every run with {where_m} up to ρ(A(0)) = "
         f"{drifts['rho0'].max():.3g}: largest ρ(A(k)) seen",
-        rho, ("<", th["max_rho"]), stopped == 0 and rho < th["max_rho"],
+        rho, ("<", th["max_rho"]), (not holds) if control else holds,
         f"{where}; {stopped} stopped (counted as failing); largest at m = {int(worst['m'])}, γ = {worst['gamma']:g} "
         f"(ρ(0) = {worst['rho0']:.4g}, drift {worst['drift']:+.2g}); largest drift max_k ρ(k) − ρ(0): "
-        f"{drifts['drift'].max():.2g}", n=len(drifts), kind="bound")]
+        f"{drifts['drift'].max():.2g}", n=len(drifts), kind=kind)]
     fit = drift_exponent(drifts)
     lo, hi = th["drift_exponent"] - th["tolerance"], th["drift_exponent"] + th["tolerance"]
     med = drifts[drifts["status"] == "completed"].groupby("m")["abs_drift"].median()
     note = (f"{where}; fit over {fit['n']} completed runs, one intercept per γ; median |drift| per width: "
             + ", ".join(f"m = {m}: {v:.2g}" for m, v in med.items()) + (f"; {stopped} stopped (left out)" if stopped else ""))
     ok = np.isfinite(fit["slope"])
+    bound_holds = _le(fit["slope"], th["bound_exponent"]) and stopped == 0
     out.append(_claim(
-        "boundary-drift-bound", "boundary",
-        f"the drift of ρ decays at least as fast as lazy training bounds it: max_k |ρ(A(k)) − ρ(A(0))| ∝ m^s with "
-        f"s ≤ {th['bound_exponent']:g} (Weyl: |Δρ| ≤ γ‖ΔA‖₂/√m, ‖ΔA‖ = O(1)); measured: fitted s",
-        fit["slope"], ("<=", th["bound_exponent"]), (_le(fit["slope"], th["bound_exponent"]) and stopped == 0) if ok else None,
-        note, ci=(fit["low"], fit["high"]), n=fit["n"], kind="bound"))
-    out.append(_claim(
-        "boundary-drift-exponent", "boundary",
-        f"the drift of ρ scales like the first-order change of a generic top singular value: max_k |ρ(A(k)) − ρ(A(0))| "
-        f"∝ m^s with s = {th['drift_exponent']:g} ± {th['tolerance']:g}; measured: fitted s",
-        fit["slope"], ("within", lo, hi), bool(lo <= fit["slope"] <= hi) if ok else None,
-        note, ci=(fit["low"], fit["high"]), n=fit["n"], kind="prediction"))
+        ids[1], "boundary",
+        f"{prefix}the drift of ρ decays at least as fast as lazy training bounds it, at {where_m}: max_k |ρ(A(k)) − ρ(A(0))| "
+        f"∝ m^s with s ≤ {th['bound_exponent']:g} (Weyl: |Δρ| ≤ γ‖ΔA‖₂/√m, ‖ΔA‖ = O(1)); measured: fitted s",
+        fit["slope"], ("<=", th["bound_exponent"]), ((not bound_holds) if control else bound_holds) if ok else None,
+        note, ci=(fit["low"], fit["high"]), n=fit["n"], kind=kind))
+    if not control:
+        out.append(_claim(
+            ids[2], "boundary",
+            f"the drift of ρ scales like the first-order change of a generic top singular value: max_k |ρ(A(k)) − ρ(A(0))| "
+            f"∝ m^s with s = {th['drift_exponent']:g} ± {th['tolerance']:g}; measured: fitted s",
+            fit["slope"], ("within", lo, hi), bool(lo <= fit["slope"] <= hi) if ok else None,
+            note, ci=(fit["low"], fit["high"]), n=fit["n"], kind="prediction"))
     return out
 
 
@@ -542,7 +561,23 @@ def claim_min_width(df: pd.DataFrame, th: dict) -> list[dict]:
 
 
 def claim_lazy(df: pd.DataFrame, th: dict) -> list[dict]:
-    """Relative weight change at the end of training shrinks with m: log–log slope ≤ max_slope."""
+    """Relative weight change at the end of training shrinks with m: log–log slope ≤ max_slope,
+    over every width.  With ``control_width_ratio`` in ``th``, the same slopes over the widths
+    m ≤ control_width_ratio·N only are negative controls (``lazy-W-control``, ``lazy-A-control``):
+    below N the lazy bounds do not apply, so the slope is expected to fail there; one that holds
+    is reported as not discriminating."""
+    out = _lazy_rows(df, "", th, control=False)
+    if "control_width_ratio" in th:
+        c = th["control_width_ratio"]
+        out += _lazy_rows(df[df["m"] <= c * df["N"]], f" at m ≤ {c:g}N", th, control=True)
+    return out
+
+
+def _lazy_rows(df: pd.DataFrame, where: str, th: dict, control: bool) -> list[dict]:
+    """The two slopes of :func:`claim_lazy` over the runs of ``df`` (``where`` names them)."""
+    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    if df.empty:
+        return [_claim(f"lazy-{b}{suffix}", "lazy", "", note=f"no run{where}") for b in ("W", "A")]
     fin = final_rows(df)
     stopped = int((per_run(df)["status"] != "completed").sum())
     out = []
@@ -551,11 +586,14 @@ def claim_lazy(df: pd.DataFrame, th: dict) -> list[dict]:
     predicted = {"W": "−1/2", "A": "−1"}
     for block in ("W", "A"):
         fit = loglog_slope(fin["m"], fin[f"rel_change_{block}"])
-        out.append(_claim(f"lazy-{block}", "lazy",
-                          f"‖{block}(K) − {block}(0)‖_F/‖{block}(0)‖_F shrinks with m: log–log slope against m (lazy scaling: {predicted[block]})",
-                          fit["slope"], ("<=", th["max_slope"]), _le(fit["slope"], th["max_slope"]) if fit["n"] >= 2 else None,
+        holds = _le(fit["slope"], th["max_slope"])
+        out.append(_claim(f"lazy-{block}{suffix}", "lazy",
+                          f"{prefix}‖{block}(K) − {block}(0)‖_F/‖{block}(0)‖_F shrinks with m{where}: log–log slope against m "
+                          f"(lazy scaling: {predicted[block]})",
+                          fit["slope"], ("<=", th["max_slope"]),
+                          (((not holds) if np.isfinite(fit["slope"]) else None) if control else holds) if fit["n"] >= 2 else None,
                           f"{fit['n']} completed runs, widths {sorted(fin['m'].unique().tolist())}; {stopped} stopped (left out)",
-                          ci=(fit["low"], fit["high"]), n=fit["n"], kind="bound"))
+                          ci=(fit["low"], fit["high"]), n=fit["n"], kind="control" if control else "bound"))
     return out
 
 

@@ -203,6 +203,26 @@ def lazy_table(slope):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.parametrize("narrow_slope,control", [(0.0, True), (-0.5, False)])
+def test_lazy_controls_below_half_the_samples(narrow_slope, control):
+    """The lazy slopes over m ≤ N/2 only are controls: flat there, they fail as expected; lazy
+    there too, the control holds (not discriminating)."""
+    rows = []
+    for m in (16, 32, 64, 256):
+        s = narrow_slope if m <= 32 else -0.5
+        for seed in (0, 1):
+            rows.append({"run_id": f"m{m}_s{seed}", "m": m, "N": 64, "step": 100, "failure": False, "status": "completed",
+                         "rel_change_W": 0.3 * m**s, "rel_change_A": 0.1 * m**s, "train_loss": 1e-3})
+    th = {"lazy": {"max_slope": -0.25, "control_width_ratio": 0.5}}
+    claims = cl.evaluate_claims({"lazy": pd.DataFrame(rows)}, th).set_index("id")
+    for block in ("W", "A"):
+        row = claims.loc[f"lazy-{block}-control"]
+        assert row["kind"] == "control" and row["n"] == 4 and row["pass"] is control
+        assert row["measured"] == pytest.approx(narrow_slope, abs=1e-9)
+    one_width = pd.DataFrame([r for r in rows if r["m"] != 16])  # a single width below N/2: no slope
+    assert cl.evaluate_claims({"lazy": one_width}, th).set_index("id").loc["lazy-W-control", "pass"] == ""
+
+
 @pytest.mark.parametrize("slope,passes", [(-0.5, True), (0.0, False)])
 def test_lazy_claim_passes_and_fails(slope, passes):
     claims = cl.evaluate_claims({"lazy": lazy_table(slope)}, THRESHOLDS).set_index("id")
@@ -750,6 +770,24 @@ def test_boundary_drift_claims_pass_and_fail(slope, bound, prediction):
     # a slow decay (−0.3) leaves drifts ≈ 0.08 at m = 64: ρ(A(0)) = 0.95 then crosses 1
     assert claims.loc["boundary-rho-below-1", "pass"] is (slope < -0.5)
     assert claims.loc["boundary-drift-exponent", "n"] == 2 * 3 * 3  # m ≥ N only: 64, 128, 256
+
+
+@pytest.mark.parametrize("narrow_slope,control", [(0.0, True), (-1.5, False)])
+def test_boundary_controls_below_half_the_samples(narrow_slope, control):
+    """The two boundary bounds over m ≤ N/2 are controls: a drift that does not shrink there
+    fails both as expected (ρ crosses 1); one that shrinks as fast as above N holds both (not
+    discriminating)."""
+    wide = boundary_table(-1.5, widths=(64, 128, 256))
+    narrow = boundary_table(narrow_slope, widths=(16, 32))
+    narrow["run_id"] = "narrow-" + narrow["run_id"]
+    th = {"boundary": {**BOUNDARY_TH, "control_width_ratio": 0.5}}
+    claims = cl.evaluate_claims({"boundary": pd.concat([wide, narrow], ignore_index=True)}, th).set_index("id")
+    assert claims.loc["boundary-drift-bound", "pass"] is True and "boundary-drift-exponent-control" not in claims.index
+    drift = claims.loc["boundary-drift-bound-control"]
+    assert drift["kind"] == "control" and drift["pass"] is control
+    assert drift["measured"] == pytest.approx(narrow_slope, abs=0.05)
+    # a drift that does not shrink takes ρ(0) = 0.95 past 1 at γ = 0.475; a shrinking one does not
+    assert claims.loc["boundary-rho-below-1-control", "pass"] is control
 
 
 def test_boundary_rho_bound_fails_when_rho_reaches_one_or_a_run_stops():
