@@ -544,7 +544,7 @@ def plot_layers(df: pd.DataFrame) -> Figure:
         runs_m = dm.drop_duplicates("run_id")
         bad = runs_m[runs_m["status"] != "completed"].groupby("level").size()
         note = "; ".join(f"{k}: {v}/{int((runs_m['level'] == k).sum())} stopped" for k, v in bad.items())
-        reasons = "ρ(A) ≥ 1" if dm["reason"].fillna("").str.contains("rho").any() else "solve failed"
+        reasons = "ρ(A) ≥ 1" if dm["reason"].astype("string").str.contains("rho", na=False).any() else "solve failed"
         ax.set_title(f"m = {m} (m/N = {m / N:g})" + (f"\n× = stopped ({reasons}): {note}" if note else ""), fontsize="medium")
         if ax is axes[0, 0]:
             ax.legend(fontsize="x-small", title="trained blocks")
