@@ -80,6 +80,20 @@ def _claim(id, experiment, statement, measured=math.nan, threshold=None, passed=
             "pass": "" if passed is None else bool(passed), "status": status, "note": note}
 
 
+#: how a control row's statement begins
+CONTROL_PREFIX = "negative control (expected to fail): "
+
+
+def _control_parts(control: bool) -> tuple[str, str]:
+    """(id suffix, statement prefix) of a row evaluated as a negative control, or ("", "")."""
+    return ("-control", CONTROL_PREFIX) if control else ("", "")
+
+
+def _control_pass(holds: bool, control: bool) -> bool:
+    """A claim row passes when its inequality holds; a control row passes when it does not."""
+    return (not holds) if control else holds
+
+
 def _le(x, thr):
     return bool(np.isfinite(x) and x <= thr)
 
@@ -91,7 +105,7 @@ def _ge(x, thr):
 def _linear_rate_rows(runs: pd.DataFrame, experiment: str, th: dict, where: str, control: bool) -> list[dict]:
     """The two rows of :func:`claim_linear_rate` over the runs ``runs`` (``where`` names them,
     e.g. "m ≥ 1N"); as negative controls (ids ``…-control``) when ``control``."""
-    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    suffix, prefix = _control_parts(control)
     ids = (f"linear-rate:{experiment}{suffix}", f"linear-not-power:{experiment}{suffix}")
     if len(runs) == 0:
         return [_claim(i, experiment, "", note=f"no run with {where}") for i in ids]
@@ -117,13 +131,13 @@ def _linear_rate_rows(runs: pd.DataFrame, experiment: str, th: dict, where: str,
         _claim(ids[0], experiment,
                f"{prefix}GD converges linearly at {where}: fitted rate of ln L per step ≥ {th['min_rate_ratio']:g} × the "
                "theory's −ln(1 − ηλ0/2) (worst run)",
-               worst_rel, (">=", th["min_rate_ratio"]), (not holds_rate) if control else holds_rate,
+               worst_rel, (">=", th["min_rate_ratio"]), _control_pass(holds_rate, control),
                f"{note}; median ratio {float(rel.median()):.3g}" if len(rel) else note, n=len(runs),
                kind="control" if control else "bound"),
         _claim(ids[1], experiment,
                f"{prefix}the loss decays geometrically, not like a power law, at {where}: rate of ln L over the last "
                "quarter of training / over the quarter before (1: geometric; ≈ 0.71: a power law), worst run",
-               worst_local, (">=", th["min_local_ratio"]), (not holds_local) if control else holds_local,
+               worst_local, (">=", th["min_local_ratio"]), _control_pass(holds_local, control),
                local_note, n=int(local.notna().sum()), kind="control" if control else "prediction"),
     ]
 
@@ -191,7 +205,7 @@ def _well_posed_control(df: pd.DataFrame, th: dict) -> dict:
     stopped = int((per_run(above)["status"] != "completed").sum())
     holds = rho < th["max_rho"]
     return _claim(cid, "gamma",
-                  f"negative control (expected to fail): ρ(A(k)) < {th['max_rho']:g} at every step for γ ≥ {g:g} (outside "
+                  f"{CONTROL_PREFIX}ρ(A(k)) < {th['max_rho']:g} at every step for γ ≥ {g:g} (outside "
                   "the theory's range; ρ(A(0)) ≈ 2γ): largest ρ seen",
                   rho, ("<", th["max_rho"]), not holds,
                   f"{len(per_run_max)} runs, γ ∈ {sorted(above['gamma'].unique().tolist())}; {stopped} stopped; smallest "
@@ -202,9 +216,9 @@ def _well_posed_control(df: pd.DataFrame, th: dict) -> dict:
 def _gram_rows(df: pd.DataFrame, use: pd.DataFrame, where: str, th: dict, control: bool) -> list[dict]:
     """The three rows of :func:`claim_gram` over the trace rows ``use`` (``where`` names them,
     e.g. "m ≥ 1N"); as negative controls (ids ``…-control``) when ``control``."""
-    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    suffix, prefix = _control_parts(control)
     ids = [f"{i}{suffix}" for i in ("lambda-min-H", "lambda-min-Hv", "gd-envelope")]
-    kinds = ("control",) * 3 if control else ("bound",) * 3
+    kind = "control" if control else "bound"
     if use.empty:
         msg = f"no width with {where} among {sorted(per_run(df)['m'].unique().tolist())}"
         return [_claim(i, "gram", "", note=msg) for i in ids]
@@ -222,22 +236,22 @@ def _gram_rows(df: pd.DataFrame, use: pd.DataFrame, where: str, th: dict, contro
     note = f"widths {widths} ({where}), {n} runs, {stopped} stopped"
     holds = (stopped == 0 and _ge(lam, th["min_lambda_ratio"]), stopped == 0 and _ge(lam_v, th["min_lambda_ratio"]),
              stopped == 0 and _le(ratio, th["max_envelope_ratio"]))
-    passed = [(not h) if control else h for h in holds]
+    passed = [_control_pass(h, control) for h in holds]
     return [
         _claim(ids[0], "gram",
                f"{prefix}λ_min(H(k)) ≥ {th['min_lambda_ratio']:g}·λ0 at every recorded step where {where}: smallest "
                "λ_min(H(k))/λ0",
-               lam, (">=", th["min_lambda_ratio"]), passed[0], note, n=n, kind=kinds[0]),
+               lam, (">=", th["min_lambda_ratio"]), passed[0], note, n=n, kind=kind),
         _claim(ids[1], "gram",
                f"{prefix}the block the argument needs, λ_min(H^v(k)) = λ_min(Φ(k)Φ(k)ᵀ) ≥ {th['min_lambda_ratio']:g}·λ0 at "
                f"every recorded step where {where}: smallest λ_min(ΦΦᵀ)/λ0",
                lam_v, (">=", th["min_lambda_ratio"]), passed[1],
                f"{note}; smallest at m = {int(worst_v['m'])}; per width: "
                + ", ".join(f"m = {m}: {v:.3g}" for m, v in rel_v.groupby(good["m"]).min().items()),
-               n=n, kind=kinds[1]),
+               n=n, kind=kind),
         _claim(ids[2], "gram",
                f"{prefix}L(k) ≤ (1 − ηλ0/2)^k·L(0) at every recorded step k ≥ 1 where {where}: largest L(k)/envelope",
-               ratio, ("<=", th["max_envelope_ratio"]), passed[2], note, n=n, kind=kinds[2]),
+               ratio, ("<=", th["max_envelope_ratio"]), passed[2], note, n=n, kind=kind),
     ]
 
 
@@ -278,12 +292,12 @@ def claim_rate_prediction(df: pd.DataFrame, th: dict) -> list[dict]:
         med = float(r.median())
         inside = lo <= med <= hi
         stopped = int((per_run(df)["status"] != "completed").sum())
-        prefix = "negative control (expected to fail): " if control else ""
+        prefix = CONTROL_PREFIX if control else ""
         out.append(_claim(
             cid, "gram",
             f"{prefix}the fitted rate of ln L per step equals the linearised −2 ln(1 − ηλ_min(H(0))) at {words}: "
             "median ratio fitted/linearised over runs", med,
-            ("within", lo, hi), (not inside) if control else inside,
+            ("within", lo, hi), _control_pass(inside, control),
             f"{len(r)} runs at m = {sorted(pred[sel]['m'].unique().tolist())}, ratios {r.min():.3g}–{r.max():.3g}; "
             f"{stopped} stopped runs in the experiment (left out)",
             n=len(r), kind="control" if control else "prediction"))
@@ -352,7 +366,7 @@ def _layers_control(use: pd.DataFrame, subset: str, th: dict) -> dict:
     per_m = d.groupby("m")["rho"].max()
     return _claim(
         cid, "layers",
-        f"negative control (expected to fail): training {subset} alone with its own η = ½·2/λ_max(H^{subset}(0)), far "
+        f"{CONTROL_PREFIX}training {subset} alone with its own η = ½·2/λ_max(H^{subset}(0)), far "
         f"larger than the all-blocks step the theorem assumes, keeps ρ(A(k)) < {th['max_rho']:g} at m ≥ "
         f"{th['min_width_ratio']:g}N; measured: largest ρ(A(k)) seen",
         rho, ("<", th["max_rho"]), not rho < th["max_rho"],
@@ -392,7 +406,7 @@ def claim_boundary(df: pd.DataFrame, th: dict) -> list[dict]:
 def _boundary_rows(use: pd.DataFrame, where_m: str, th: dict, control: bool) -> list[dict]:
     """The rows of :func:`claim_boundary` over the runs ``use`` (``where_m`` names them): the
     two bounds and the prediction, or as controls the two bounds only."""
-    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    suffix, prefix = _control_parts(control)
     ids = [f"boundary-rho-below-1{suffix}", f"boundary-drift-bound{suffix}"] + ([] if control else ["boundary-drift-exponent"])
     if use.empty:
         return [_claim(i, "boundary", "", note=f"no run with {where_m}") for i in ids]
@@ -409,7 +423,7 @@ def _boundary_rows(use: pd.DataFrame, where_m: str, th: dict, control: bool) -> 
         ids[0], "boundary",
         f"{prefix}ρ(A(k)) < {th['max_rho']:g} at every step of every run with {where_m} up to ρ(A(0)) = "
         f"{drifts['rho0'].max():.3g}: largest ρ(A(k)) seen",
-        rho, ("<", th["max_rho"]), (not holds) if control else holds,
+        rho, ("<", th["max_rho"]), _control_pass(holds, control),
         f"{where}; {stopped} stopped (counted as failing); largest at m = {int(worst['m'])}, γ = {worst['gamma']:g} "
         f"(ρ(0) = {worst['rho0']:.4g}, drift {worst['drift']:+.2g}); largest drift max_k ρ(k) − ρ(0): "
         f"{drifts['drift'].max():.2g}", n=len(drifts), kind=kind)]
@@ -424,7 +438,7 @@ def _boundary_rows(use: pd.DataFrame, where_m: str, th: dict, control: bool) -> 
         ids[1], "boundary",
         f"{prefix}the drift of ρ decays at least as fast as lazy training bounds it, at {where_m}: max_k |ρ(A(k)) − ρ(A(0))| "
         f"∝ m^s with s ≤ {th['bound_exponent']:g} (Weyl: |Δρ| ≤ γ‖ΔA‖₂/√m, ‖ΔA‖ = O(1)); measured: fitted s",
-        fit["slope"], ("<=", th["bound_exponent"]), ((not bound_holds) if control else bound_holds) if ok else None,
+        fit["slope"], ("<=", th["bound_exponent"]), _control_pass(bound_holds, control) if ok else None,
         note, ci=(fit["low"], fit["high"]), n=fit["n"], kind=kind))
     if not control:
         out.append(_claim(
@@ -533,7 +547,7 @@ def claim_min_width(df: pd.DataFrame, th: dict) -> list[dict]:
             return _claim(cid, "linear-width", statement, note="fewer than two resolved brackets: " + note,
                           status="not evaluated", kind=kind)
         holds = _holds(threshold[0], fit["slope"], threshold[1], threshold[2] if len(threshold) > 2 else math.nan)
-        return _claim(cid, "linear-width", statement, fit["slope"], threshold, (not holds) if control else holds, note,
+        return _claim(cid, "linear-width", statement, fit["slope"], threshold, _control_pass(holds, control), note,
                       ci=(fit["low"], fit["high"]), n=len(runs), kind=kind)
 
     p = th["uv_exponent"]
@@ -554,7 +568,7 @@ def claim_min_width(df: pd.DataFrame, th: dict) -> list[dict]:
                        "fitted exponent of m_min ∝ N^p", ("<=", th["all_high"] + tol), "bound"))
     c = th["control_exponent"]
     out.append(fit_row("min-width-control-uv", UV,
-                       f"negative control (expected to fail): the u,v arm's exponent equals {c:g} (what a parameter-count "
+                       f"{CONTROL_PREFIX}the u,v arm's exponent equals {c:g} (what a parameter-count "
                        "law m² ∝ N would give): the procedure must tell it from the rank law",
                        ("within", c - tol, c + tol), "control", control=True))
     return out
@@ -575,7 +589,7 @@ def claim_lazy(df: pd.DataFrame, th: dict) -> list[dict]:
 
 def _lazy_rows(df: pd.DataFrame, where: str, th: dict, control: bool) -> list[dict]:
     """The two slopes of :func:`claim_lazy` over the runs of ``df`` (``where`` names them)."""
-    suffix, prefix = ("-control", "negative control (expected to fail): ") if control else ("", "")
+    suffix, prefix = _control_parts(control)
     if df.empty:
         return [_claim(f"lazy-{b}{suffix}", "lazy", "", note=f"no run{where}") for b in ("W", "A")]
     fin = final_rows(df)
@@ -586,12 +600,13 @@ def _lazy_rows(df: pd.DataFrame, where: str, th: dict, control: bool) -> list[di
     predicted = {"W": "−1/2", "A": "−1"}
     for block in ("W", "A"):
         fit = loglog_slope(fin["m"], fin[f"rel_change_{block}"])
-        holds = _le(fit["slope"], th["max_slope"])
+        # a control needs a slope to fail; the claim itself fails without one
+        judged = fit["n"] >= 2 and (np.isfinite(fit["slope"]) or not control)
+        passed = _control_pass(_le(fit["slope"], th["max_slope"]), control) if judged else None
         out.append(_claim(f"lazy-{block}{suffix}", "lazy",
                           f"{prefix}‖{block}(K) − {block}(0)‖_F/‖{block}(0)‖_F shrinks with m{where}: log–log slope against m "
                           f"(lazy scaling: {predicted[block]})",
-                          fit["slope"], ("<=", th["max_slope"]),
-                          (((not holds) if np.isfinite(fit["slope"]) else None) if control else holds) if fit["n"] >= 2 else None,
+                          fit["slope"], ("<=", th["max_slope"]), passed,
                           f"{fit['n']} completed runs, widths {sorted(fin['m'].unique().tolist())}; {stopped} stopped (left out)",
                           ci=(fit["low"], fit["high"]), n=fit["n"], kind="control" if control else "bound"))
     return out
@@ -665,13 +680,13 @@ def claim_flow_long(df: pd.DataFrame, th: dict) -> list[dict]:
             continue
         med = float(r.median())
         inside = lo <= med <= hi
-        prefix = "negative control (expected to fail): " if control else ""
+        prefix = CONTROL_PREFIX if control else ""
         m = int(d["m"].iloc[0])
         out.append(_claim(
             cid, "flow",
             f"{prefix}the decay rate of ln L_GF(t) per unit time equals the linearised 2λ_min(H(0)) at m = {m} "
             f"(N = {int(d['N'].iloc[0])}): median ratio fitted/predicted over seeds",
-            med, ("within", lo, hi), (not inside) if control else inside,
+            med, ("within", lo, hi), _control_pass(inside, control),
             f"{len(r)} solves; ratios {', '.join(f'{v:.3g}' for v in r)}; windows "
             + "; ".join(f"{k} t ∈ [{a:.3g}, {b:.3g}] ({int(n)} points)" for k, a, b, n in
                         zip(d["window_kind"], d["t_start_fit"], d["t_stop_fit"], d["points"]))
@@ -734,7 +749,7 @@ def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
         worst = float(big["value"].min())
         out.append(_claim(
             "concentration-control-fixed-width", "concentration",
-            f"negative control (expected to fail): {labels['lambda_min']} at one fixed width m = {big['m'].iloc[0]:g} "
+            f"{CONTROL_PREFIX}{labels['lambda_min']} at one fixed width m = {big['m'].iloc[0]:g} "
             f"(the λ_min threshold of N = {fixed['N'].min()}) also at N = {fixed['N'].max()}; measured: the smallest "
             "λ_min(ΦΦᵀ)/λ0 there", worst, (">=", level), worst < level,
             f"{len(big)} seeds; median λ_min(ΦΦᵀ)/λ0 at that width per N: "
@@ -747,7 +762,7 @@ def claim_concentration(df: pd.DataFrame, th: dict) -> list[dict]:
         best = float(frob["value"].min())
         out.append(_claim(
             "concentration-control-frobenius", "concentration",
-            f"negative control (expected to fail): {labels['frobenius']} already at the width where {labels['lambda_min']} "
+            f"{CONTROL_PREFIX}{labels['frobenius']} already at the width where {labels['lambda_min']} "
             "first holds; measured: the smallest ‖ΦΦᵀ − G∞‖_F/λ0 there", best, ("<=", level), best > level,
             f"{len(frob)} (N, seed) points, m/N = {frob['ratio_m_N'].min():.3g}–{frob['ratio_m_N'].max():.3g}; median per N: "
             + ", ".join(f"{n}: {v:.3g}" for n, v in frob.groupby("N")["value"].median().items()),
@@ -803,7 +818,7 @@ def claim_invariants(df: pd.DataFrame, th: dict) -> list[dict]:
                 passed = (-tol <= p <= tol and r["stopped"] == 0) if np.isfinite(p) else None
             else:
                 side = "falls" if falls else "grows"
-                statement = (f"negative control (expected to fail): {label} no worse than flat along the slower "
+                statement = (f"{CONTROL_PREFIX}{label} no worse than flat along the slower "
                              f"{width}, where m/N falls; expected: it {side} with N, p {'<' if falls else '>'} "
                              f"{-tol if falls else tol:g}")
                 test = (">=", -tol) if falls else ("<=", tol)

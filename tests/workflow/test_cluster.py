@@ -286,15 +286,15 @@ def test_slurm_profile_plans_the_paper_dag(tmp_path):
     # on the test configuration, whose DAG is quick to build
     unset = {"IMPLICIT_SLURM_ACCOUNT": "", "IMPLICIT_SLURM_PARTITION": ""}
     args = ("-n", "--workflow-profile", "profiles/slurm", "--configfile", TEST_CONFIG)
-    paper_table, table = table, runs.run_table(yaml.safe_load((ROOT / TEST_CONFIG).read_text()))
+    test_table = runs.run_table(yaml.safe_load((ROOT / TEST_CONFIG).read_text()))
     retry = dry_run_jobs(snakemake(repo, *args, "--attempt", "2", env=unset).out)
     assert not any("slurm_account" in j["resources"] or "slurm_partition" in j["resources"] for j in retry)
     retry = {(j["wildcards"]["experiment"], j["wildcards"]["run_id"]): j["resources"] for j in retry if j["rule"] == "train"}
-    assert len(retry) == len(table)
-    for key, row in table.items():
+    assert len(retry) == len(test_table)
+    for key, row in test_table.items():
         req = cost.request(row)
         assert (int(retry[key]["mem_mb"]), int(retry[key]["runtime"])) == (2 * req["mem_mb"], 2 * req["runtime"])
-    row = max(paper_table.values(), key=lambda r: r["m"])
+    row = max(table.values(), key=lambda r: r["m"])  # the paper's widest train job
     req = cost.request(row)
     assert cost.request(row, attempt=3) == {"mem_mb": 3 * req["mem_mb"], "runtime": 3 * req["runtime"]}
     assert req["mem_mb"] > cost.MEM_FLOOR_MB and req["runtime"] > cost.TIME_FLOOR_MIN  # sized by the model, not floors

@@ -11,7 +11,6 @@ import pytest
 
 from tests.workflow.test_workflow import SNAKEMAKE, TEST_CONFIG, copy_repo, snakemake
 
-
 TARGET = "results/width.csv"
 
 

@@ -24,7 +24,6 @@ from tests.workflow.conftest import copy_finished
 from tests.workflow.test_workflow import SNAKEMAKE, TEST_CONFIG, copy_repo, planned, snakemake, tiny_config
 
 
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     return copy_repo(tmp_path_factory.mktemp("reliability"))

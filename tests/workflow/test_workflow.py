@@ -17,7 +17,6 @@ import yaml
 
 from replication import config as cfg, cost, runs
 
-
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TEST_CONFIG = "workflow/config/test.yaml"
